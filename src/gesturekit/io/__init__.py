@@ -1,0 +1,63 @@
+"""Readers of the real on-disk formats. No torch, no models; clear errors name the file.
+
+``read_ema(path)`` recognises the EMA format of a file and returns an
+:class:`~gesturekit.records.EMARecording`; each format is a module here that registers a
+sniffer and a reader in :data:`EMA_READERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gesturekit.errors import FormatError
+from gesturekit.records import EMARecording
+
+
+@dataclass(frozen=True)
+class EMAReader:
+    """One EMA format: ``sniff(path, head_bytes) -> bool`` and ``read(path) -> EMARecording``."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    sniff: Callable[[Path, bytes], bool]
+    read: Callable[..., EMARecording]
+
+
+EMA_READERS: dict[str, EMAReader] = {}
+
+
+def register_ema_reader(reader: EMAReader) -> None:
+    EMA_READERS[reader.name] = reader
+
+
+def detect_ema_format(path: str | Path) -> str:
+    """The name of the EMA format of ``path``, from its suffix and first bytes."""
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(path, "file not found")
+    if path.is_dir():
+        raise FormatError(path, "is a folder, not an EMA file")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        raise FormatError(path, "file is empty")
+    for reader in EMA_READERS.values():
+        if path.suffix.lower() in reader.suffixes and reader.sniff(path, head):
+            return reader.name
+    known = sorted({s for r in EMA_READERS.values() for s in r.suffixes})
+    raise FormatError(path, f"not a recognised EMA format (known suffixes: {', '.join(known)})")
+
+
+def read_ema(path: str | Path, format: str | None = None, **kwargs) -> EMARecording:
+    """Read one EMA file of any supported format (detected unless ``format`` is given)."""
+    path = Path(path)
+    name = format or detect_ema_format(path)
+    if name not in EMA_READERS:
+        raise FormatError(path, f"unknown format '{name}'; known: {sorted(EMA_READERS)}")
+    return EMA_READERS[name].read(path, **kwargs)
+
+
+# Importing the format modules registers their readers.
+from gesturekit.io import nema as _nema  # noqa: E402,F401

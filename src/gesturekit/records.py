@@ -1,0 +1,136 @@
+"""The typed records every reader returns.
+
+Readers in :mod:`gesturekit.io` turn files into these dataclasses; nothing here knows about
+torch or models. Times are in seconds, arrays are ``(time, channels)`` float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One labelled interval (a word or a phone)."""
+
+    label: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class SegmentTier:
+    """An ordered list of segments, e.g. the ``words`` or ``phones`` tier of a TextGrid."""
+
+    name: str
+    segments: list[Segment] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __iter__(self):
+        return iter(self.segments)
+
+    def labels(self) -> list[str]:
+        return [s.label for s in self.segments]
+
+    def nonempty(self, silence: tuple[str, ...] = ("", "sil", "sp", "pau", "<p:>")) -> SegmentTier:
+        """The same tier without empty or silence segments."""
+        keep = [s for s in self.segments if s.label.strip().lower() not in silence]
+        return SegmentTier(self.name, keep)
+
+    def frame_labels(self, n_frames: int, rate_hz: float, fill: str = "") -> list[str]:
+        """The label of each frame (frame n covers ``[n/rate, (n+1)/rate)``), vectorised."""
+        out = np.full(n_frames, fill, dtype=object)
+        if not self.segments:
+            return out.tolist()
+        centres = (np.arange(n_frames) + 0.5) / rate_hz
+        starts = np.array([s.start for s in self.segments])
+        ends = np.array([s.end for s in self.segments])
+        idx = np.searchsorted(starts, centres, side="right") - 1
+        valid = (idx >= 0) & (centres < ends[np.clip(idx, 0, None)])
+        labels = np.array(self.labels(), dtype=object)
+        out[valid] = labels[idx[valid]]
+        return out.tolist()
+
+
+@dataclass
+class Audio:
+    """A mono waveform, float32 in [-1, 1]."""
+
+    samples: np.ndarray
+    rate_hz: int
+    path: Path | None = None
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / float(self.rate_hz)
+
+
+@dataclass
+class EMARecording:
+    """One EMA utterance in one record type, whatever the file format.
+
+    ``data`` is float32 ``(time, channels)``; ``channels`` names each column as
+    ``<articulator>_<axis>`` (e.g. ``tt_x``). ``units`` is ``"mm"``, ``"z"`` (standardised),
+    ``"unit"`` (min-max scaled) or ``"unknown"``. Missing samples are NaN.
+    """
+
+    data: np.ndarray
+    rate_hz: float
+    channels: list[str]
+    units: str = "unknown"
+    path: Path | None = None
+    format: str = "unknown"
+    speaker: str | None = None
+    utterance: str | None = None
+    audio: Audio | None = None
+    words: SegmentTier | None = None
+    phones: SegmentTier | None = None
+    prompt: str | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.ndim != 2:
+            raise ValueError(f"{self.path}: EMA data must be (time, channels), got shape {data.shape}")
+        if data.shape[1] != len(self.channels):
+            raise ValueError(
+                f"{self.path}: {data.shape[1]} data columns but {len(self.channels)} channel names"
+            )
+        self.data = data.astype(np.float32, copy=False)
+
+    @property
+    def frames(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.frames / float(self.rate_hz)
+
+    @property
+    def name(self) -> str:
+        if self.utterance:
+            return self.utterance
+        return self.path.stem if self.path is not None else "recording"
+
+    def nan_report(self) -> dict[str, int]:
+        """Number of non-finite samples per channel (only channels that have any)."""
+        bad = ~np.isfinite(self.data)
+        counts = bad.sum(axis=0)
+        return {c: int(n) for c, n in zip(self.channels, counts, strict=True) if n}
+
+    def select(self, channels: list[str]) -> EMARecording:
+        """A copy restricted to ``channels`` in that order; an unknown name is an error."""
+        missing = [c for c in channels if c not in self.channels]
+        if missing:
+            raise KeyError(f"{self.path}: unknown channel(s) {missing}; this recording has {self.channels}")
+        idx = [self.channels.index(c) for c in channels]
+        return replace(self, data=self.data[:, idx], channels=list(channels))
