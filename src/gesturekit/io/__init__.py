@@ -61,3 +61,29 @@ def read_ema(path: str | Path, format: str | None = None, **kwargs) -> EMARecord
 
 # Importing the format modules registers their readers.
 from gesturekit.io import nema as _nema  # noqa: E402,F401
+
+
+def find_ema_files(paths: list[str | Path]) -> list[Path]:
+    """Expand files and folders (searched recursively) into the EMA files they hold, sorted.
+
+    A folder file is kept when its suffix belongs to a registered format; a named file is kept
+    as it is (its format is checked when it is read). A path that does not exist is an error.
+    """
+    suffixes = {s for r in EMA_READERS.values() for s in r.suffixes}
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise FormatError(p, "no such file or folder")
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in suffixes)
+            if not found:
+                raise FormatError(p, f"folder holds no EMA files ({', '.join(sorted(suffixes))})")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def load_recordings(paths: list[str | Path], **kwargs) -> list[EMARecording]:
+    """Read every EMA file named by ``paths`` (files or folders)."""
+    return [read_ema(p, **kwargs) for p in find_ema_files(paths)]

@@ -1,0 +1,1 @@
+"""Co-speech gestures: data, models, training, sampling, metrics."""
