@@ -90,7 +90,8 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
                 f"{width} float32 values ({need} bytes)",
             )
         table = np.frombuffer(body[:need], dtype=_BYTE_ORDERS[order] + "f4").reshape(n_frames, width)
-        table = table.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            table = table.astype(np.float64)
     else:
         raise FormatError(path, f"unknown EST DataType {header.get('DataType')!r} (expected ascii or binary)")
     if table.shape[0] != n_frames:
@@ -98,7 +99,11 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
             path, f"EST header says NumFrames {n_frames} but the file holds {table.shape[0]} frames"
         )
     times = table[:, 0]
-    rate = frame_rate_from_times(path, times)
+    try:
+        rate = frame_rate_from_times(path, times)
+    except FormatError as exc:
+        hint = " (wrong ByteOrder?)" if dtype_key == "binary" else ""
+        raise FormatError(path, exc.problem + hint) from None
     units, scale = _units_for(names)
     data = table[:, 1 + int(breaks) :] * scale
     rec = EMARecording(
