@@ -47,7 +47,24 @@ def detect_ema_format(path: str | Path) -> str:
         if path.suffix.lower() in reader.suffixes and reader.sniff(path, head):
             return reader.name
     known = sorted({s for r in EMA_READERS.values() for s in r.suffixes})
-    raise FormatError(path, f"not a recognised EMA format (known suffixes: {', '.join(known)})")
+    if path.suffix.lower() not in known:
+        raise FormatError(path, f"not a recognised EMA format (known suffixes: {', '.join(known)})")
+    raise FormatError(path, _why_unrecognised(head))
+
+
+def _why_unrecognised(head: bytes) -> str:
+    """A readable reason a file with an EMA suffix matched no format."""
+    if b"\x00" in head[:512]:
+        return f"unknown binary header {head[:16]!r} (expected EST_File Track, a .npy or a MATLAB file)"
+    first = next((ln.split() for ln in head.decode("latin-1").splitlines() if ln.strip()), [])
+    try:
+        [float(t) for t in first]
+    except ValueError:
+        return f"unknown header {' '.join(first)[:60]!r} (EST tracks start with 'EST_File Track')"
+    return (
+        f"text EMA with {len(first)} columns on its first line: nema text has 12, "
+        "MOCHA ASCII 22 (time, flag, 20 coils), XRMB .txy 17"
+    )
 
 
 def read_ema(path: str | Path, format: str | None = None, **kwargs) -> EMARecording:
@@ -60,7 +77,11 @@ def read_ema(path: str | Path, format: str | None = None, **kwargs) -> EMARecord
 
 
 # Importing the format modules registers their readers.
+from gesturekit.io import est as _est  # noqa: E402,F401
+from gesturekit.io import hprc as _hprc  # noqa: E402,F401
+from gesturekit.io import mocha as _mocha  # noqa: E402,F401
 from gesturekit.io import nema as _nema  # noqa: E402,F401
+from gesturekit.io import xrmb as _xrmb  # noqa: E402,F401
 
 
 def find_ema_files(paths: list[str | Path]) -> list[Path]:
