@@ -138,3 +138,17 @@ def test_convert_mocha_resampled_speaker_filter(cli, mngu0_dir: Path, mocha_dir:
     arrays, meta = load_converted(out)
     assert len(arrays) == 1 and meta["speakers"] == ["fsew0"] and meta["rate_hz"] == 200.0
     assert arrays[0].shape == (387, 20) and meta["units"] == "mm"
+
+
+def test_split_command_never_writes_shared_and_saves_where_told(cli, mngu0_dir: Path, tmp_path: Path) -> None:
+    before = sorted(p.name for p in mngu0_dir.iterdir())
+    r = cli("ema", "split", mngu0_dir, "--seed", "4")
+    assert r.code == 0 and "not saved" in r.out
+    assert sorted(p.name for p in mngu0_dir.iterdir()) == before
+    r = cli("ema", "split", mngu0_dir, "--seed", "4", "--save", tmp_path / "s.json", "--json")
+    assert r.code == 0
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["train"] == json.loads(r.out)["train"]
+    assert saved["test"] == make_split(open_corpus(mngu0_dir), (0.8, 0.1, 0.1), seed=4).parts["test"]
+    r = cli("ema", "split", mngu0_dir, "--seed", "5", "--save", tmp_path / "s.json")
+    assert r.code == 1 and "different split" in r.err

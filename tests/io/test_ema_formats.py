@@ -248,6 +248,11 @@ def test_hprc_mat_struct_array(tmp_path: Path) -> None:
     assert rec.prompt == "The birch canoe slid on the smooth planks."
     assert rec.words.labels() == ["the", "birch"] and rec.words.segments[1].end == pytest.approx(0.9)
     assert rec.phones.labels() == ["sp", "DH", "AH0", "B"]
+    # PCM integer audio is scaled to [-1, 1]
+    arr_int, _ = hprc_struct(frames=300, audio_s=3.1)
+    arr_int[0, 0]["SIGNAL"] = np.full((int(3.1 * 44100), 1), 16384, dtype=np.int16)
+    scipy.io.savemat(str(tmp_path / "F01_B01_S03_R01_N.mat"), {"F01_B01_S03_R01_N": arr_int})
+    assert read_ema(tmp_path / "F01_B01_S03_R01_N.mat").audio.samples.max() == pytest.approx(0.5)
     # audio shorter than the sensors
     arr_short, _ = hprc_struct(frames=300, audio_s=2.0)
     scipy.io.savemat(str(tmp_path / "F01_B01_S02_R01_N.mat"), {"F01_B01_S02_R01_N": arr_short})
