@@ -152,3 +152,26 @@ def test_split_command_never_writes_shared_and_saves_where_told(cli, mngu0_dir: 
     assert saved["test"] == make_split(open_corpus(mngu0_dir), (0.8, 0.1, 0.1), seed=4).parts["test"]
     r = cli("ema", "split", mngu0_dir, "--seed", "5", "--save", tmp_path / "s.json")
     assert r.code == 1 and "different split" in r.err
+
+
+def test_convert_cmu_tree_per_speaker_zscore(cli, tmp_path: Path) -> None:
+    from ema_fixtures import write_cmu_speaker
+
+    root = tmp_path / "emadata"
+    write_cmu_speaker(root, "aaa0", {f"aaa0_{i:03d}": 80 for i in range(6)}, seed=0)
+    write_cmu_speaker(root, "bbb0", {f"bbb0_{i:03d}": 90 for i in range(6)}, seed=50)
+    out = tmp_path / "z"
+    r = cli("ema", "convert", root, "--out", out, "--normalize-by", "speaker", "--split", "0.5,0.25,0.25")
+    assert r.code == 0, r
+    arrays, meta = load_converted(out)
+    assert meta["normalizer"] is None and sorted(meta["normalizers"]) == ["aaa0", "bbb0"]
+    assert meta["speakers"] == ["aaa0", "bbb0"] and len(arrays) == 12
+    for spk in ("aaa0", "bbb0"):
+        train = [a for a, e in zip(arrays, meta["utterances"], strict=True)
+                 if e["speaker"] == spk and e["split"] == "train"]  # fmt: skip
+        assert len(train) == 3
+        assert np.allclose(np.concatenate(train).mean(0), 0, atol=1e-4)
+        norm = Normalizer.from_dict(meta["normalizers"][spk])
+        e0 = next(e for e in meta["utterances"] if e["speaker"] == spk)
+        back = norm.inverse_transform(arrays[meta["utterances"].index(e0)])
+        assert np.allclose(back, np.loadtxt(e0["source"]), atol=1e-4)

@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="EMA files or folders")
     c.add_argument("--out", required=True, metavar="DIR", help="output folder")
     c.add_argument("--normalize", choices=["none", "zscore", "minmax"], default="zscore")
+    c.add_argument("--normalize-by", choices=["corpus", "speaker"], default="corpus", help="statistics per ...")
     c.add_argument("--nonneg-split", action="store_true", help="each channel as its + and - parts (for NMF)")
     c.add_argument("--rate", type=float, default=None, metavar="HZ", help="resample everything to HZ")
     c.add_argument("--speaker", action="append", default=[], metavar="S", help="keep speaker S (repeatable)")
@@ -184,6 +185,7 @@ def run_convert(args: argparse.Namespace) -> int:
         args.out,
         normalize=args.normalize,
         nonneg_split=args.nonneg_split,
+        normalize_by=args.normalize_by,
         rate=args.rate,
         speakers=speakers or None,
         channels=channels,

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ import numpy as np
 
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.records import EMARecording
+
+log = logging.getLogger("gesturekit")
 
 NAN_POLICIES = ("report", "error", "interpolate")
 AUDIO_POLICIES = ("error", "trim", "keep")
@@ -119,6 +122,8 @@ def apply_nan_policy(rec: EMARecording, opts: ReadOptions) -> EMARecording:
             "'interpolate' to fill short runs",
             rec.path,
         )
+    if opts.nan_policy == "report":
+        log.warning("%s: %s kept as NaN (nan_policy='report')", rec.path, describe_nonfinite(rec))
     if opts.nan_policy == "interpolate":
         max_gap = int(round(opts.max_nan_gap * rec.rate_hz))
         summary = describe_nonfinite(rec)
