@@ -86,3 +86,23 @@ def test_real_shared_data_is_never_written(mngu0_dir: Path) -> None:
     assert save_split(c.split(seed=0), c) is None
     assert sorted(os.listdir(mngu0_dir)) == before
     assert np.isfinite(c.load()[0].data).all()
+
+
+def test_find_ema_files_reads_only_nema_in_a_cmu_tree(cmu_root: Path) -> None:
+    from gesturekit.io import find_ema_files, load_recordings
+
+    np.save(cmu_root / "cin_us_aaa0" / "lab" / "aaa0_000.npy", np.arange(5))  # converted labels
+    (cmu_root / ".hidden").mkdir()
+    files = find_ema_files([cmu_root])
+    assert len(files) == 15 and all(f.parent.name == "nema" and f.suffix == ".ema" for f in files)
+    assert len(load_recordings([cmu_root / "cin_us_bbb0"])) == 5
+
+
+def test_find_ema_files_skips_hidden_files_in_a_flat_folder(tmp_path: Path) -> None:
+    from gesturekit.io import find_ema_files
+
+    np.save(tmp_path / "a_1.npy", np.zeros((5, 12)))
+    np.save(tmp_path / ".a_1.npy.tmp.npy", np.zeros((5, 12)))
+    (tmp_path / ".cache").mkdir()
+    np.save(tmp_path / ".cache" / "b_1.npy", np.zeros((5, 12)))
+    assert [f.name for f in find_ema_files([tmp_path])] == ["a_1.npy"]
