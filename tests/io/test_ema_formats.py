@@ -295,3 +295,11 @@ def test_xrmb_txy(tmp_path: Path) -> None:
     (tmp_path / "bad.txy").write_text("0 1 2 3\n7 1 2 3\n")
     with pytest.raises(FormatError, match="expected 17"):
         read_ema(tmp_path / "bad.txy")
+
+
+def test_broken_side_file_is_named_with_its_ema_file(tmp_path: Path) -> None:
+    np.save(tmp_path / "v_1.npy", smooth_ema(100, 12))
+    (tmp_path / "v_1.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(FormatError, match=r"v_1.npy: side file .*v_1.wav: unreadable audio file"):
+        read_ema(tmp_path / "v_1.npy")
+    assert read_ema(tmp_path / "v_1.npy", attach=False).frames == 100

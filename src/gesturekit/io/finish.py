@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gesturekit.errors import ConfigError, DataError
+from gesturekit.errors import ConfigError, DataError, FormatError, GesturekitError
 from gesturekit.records import EMARecording
 
 log = logging.getLogger("gesturekit")
@@ -223,9 +223,14 @@ def reader(parse):
         opts = read_options(options)
         path = Path(path)
         if not path.is_file():
-            from gesturekit.errors import FormatError
-
             raise FormatError(path, "file not found")
-        return finish(parse(path, opts), opts)
+        rec = parse(path, opts)
+        try:
+            return finish(rec, opts)
+        except GesturekitError as exc:
+            if getattr(exc, "path", None) in (None, path):
+                raise
+            # a side file (audio, labels, prompts) is broken: say which EMA file it belongs to
+            raise FormatError(path, f"side file {exc}") from None
 
     return read
