@@ -248,6 +248,11 @@ def test_hprc_mat_struct_array(tmp_path: Path) -> None:
     assert rec.prompt == "The birch canoe slid on the smooth planks."
     assert rec.words.labels() == ["the", "birch"] and rec.words.segments[1].end == pytest.approx(0.9)
     assert rec.phones.labels() == ["sp", "DH", "AH0", "B"]
+    # PCM integer audio is scaled to [-1, 1]
+    arr_int, _ = hprc_struct(frames=300, audio_s=3.1)
+    arr_int[0, 0]["SIGNAL"] = np.full((int(3.1 * 44100), 1), 16384, dtype=np.int16)
+    scipy.io.savemat(str(tmp_path / "F01_B01_S03_R01_N.mat"), {"F01_B01_S03_R01_N": arr_int})
+    assert read_ema(tmp_path / "F01_B01_S03_R01_N.mat").audio.samples.max() == pytest.approx(0.5)
     # audio shorter than the sensors
     arr_short, _ = hprc_struct(frames=300, audio_s=2.0)
     scipy.io.savemat(str(tmp_path / "F01_B01_S02_R01_N.mat"), {"F01_B01_S02_R01_N": arr_short})
@@ -290,3 +295,11 @@ def test_xrmb_txy(tmp_path: Path) -> None:
     (tmp_path / "bad.txy").write_text("0 1 2 3\n7 1 2 3\n")
     with pytest.raises(FormatError, match="expected 17"):
         read_ema(tmp_path / "bad.txy")
+
+
+def test_broken_side_file_is_named_with_its_ema_file(tmp_path: Path) -> None:
+    np.save(tmp_path / "v_1.npy", smooth_ema(100, 12))
+    (tmp_path / "v_1.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(FormatError, match=r"v_1.npy: side file .*v_1.wav: unreadable audio file"):
+        read_ema(tmp_path / "v_1.npy")
+    assert read_ema(tmp_path / "v_1.npy", attach=False).frames == 100

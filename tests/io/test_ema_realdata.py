@@ -67,3 +67,11 @@ def test_mocha_fsew0_001(mocha_dir) -> None:
     assert set(rec.extra["reference_coils"].tolist()) == {"ui", "bn"}
     # the 12 channels nema data share are all present
     assert rec.select(NEMA_CHANNELS).data.shape == (966, 12)
+
+
+def test_mocha_axes_are_kept_as_in_the_file(mocha_dir) -> None:
+    """Documented in io/mocha.py: x grows towards the back of the mouth, y is up."""
+    rec = read_ema(mocha_dir / "fsew0_001.ema")
+    m = {c: float(np.nanmean(rec.data[:, i])) for i, c in enumerate(rec.channels)}
+    assert m["ul_x"] < 0 < m["tt_x"] < m["tb_x"] < m["td_x"]  # lips in front, dorsum at the back
+    assert m["ll_y"] < m["ul_y"] and m["li_y"] < 0  # lower lip and jaw below the upper incisor

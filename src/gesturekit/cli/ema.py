@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="EMA files or folders")
     c.add_argument("--out", required=True, metavar="DIR", help="output folder")
     c.add_argument("--normalize", choices=["none", "zscore", "minmax"], default="zscore")
+    c.add_argument("--normalize-by", choices=["corpus", "speaker"], default="corpus", help="statistics per ...")
     c.add_argument("--nonneg-split", action="store_true", help="each channel as its + and - parts (for NMF)")
     c.add_argument("--rate", type=float, default=None, metavar="HZ", help="resample everything to HZ")
     c.add_argument("--speaker", action="append", default=[], metavar="S", help="keep speaker S (repeatable)")
@@ -48,6 +49,22 @@ def register(sub: Any) -> None:
     c.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_read_options(c, nan_default="error")
     c.set_defaults(func=run_convert)
+
+    s = ema.add_parser(
+        "split",
+        help="draw a seeded train/validation/test split of a corpus and save it as JSON",
+        description="List the utterances of INPUT (a CMU emadata folder, a flat folder or files), "
+        "split them by speaker with --seed, and save the split beside the corpus when that folder "
+        "is writable, or to --save PATH. A read-only corpus (e.g. ../shared) is never written.",
+    )
+    s.add_argument("inputs", nargs="+", metavar="INPUT", help="EMA files or folders")
+    s.add_argument("--split", default="0.8,0.1,0.1", metavar="TR,VA,TE", help="split fractions")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--speaker", action="append", default=[], metavar="S", help="keep speaker S (repeatable)")
+    s.add_argument("--save", default=None, metavar="PATH", help="write the split JSON here")
+    s.add_argument("--overwrite", action="store_true", help="replace a different split file at the target")
+    s.add_argument("--json", action="store_true", help="print the whole split as JSON")
+    s.set_defaults(func=run_split)
 
 
 def _add_read_options(p: argparse.ArgumentParser, nan_default: str) -> None:
@@ -168,6 +185,7 @@ def run_convert(args: argparse.Namespace) -> int:
         args.out,
         normalize=args.normalize,
         nonneg_split=args.nonneg_split,
+        normalize_by=args.normalize_by,
         rate=args.rate,
         speakers=speakers or None,
         channels=channels,
@@ -185,4 +203,20 @@ def run_convert(args: argparse.Namespace) -> int:
             f"{len(summary['channels'])} channels in {summary['units']}) to {summary['out']}; "
             f"split train {s['train']} / validation {s['validation']} / test {s['test']}"
         )
+    return 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from gesturekit.io.corpus import open_corpus, save_split
+
+    speakers = [s for arg in args.speaker for s in arg.split(",") if s]
+    corpus = open_corpus(args.inputs, speakers or None)
+    split = corpus.split(args.split, seed=args.seed)
+    path = save_split(split, corpus, args.save, overwrite=args.overwrite)
+    if args.json:
+        print_json({**split.to_dict(corpus), "saved_to": None if path is None else str(path)})
+    else:
+        counts = " / ".join(f"{k} {len(v)}" for k, v in split.parts.items())
+        where = f"saved to {path}" if path else f"not saved ({corpus.root} is read-only; use --save PATH)"
+        print(f"{len(corpus)} utterances of {len(corpus.speakers)} speaker(s): {counts}; {where}")
     return 0

@@ -87,8 +87,9 @@ from gesturekit.io import xrmb as _xrmb  # noqa: E402,F401
 def find_ema_files(paths: list[str | Path]) -> list[Path]:
     """Expand files and folders (searched recursively) into the EMA files they hold, sorted.
 
-    A folder file is kept when its suffix belongs to a registered format; a named file is kept
-    as it is (its format is checked when it is read). A path that does not exist is an error.
+    A folder file is kept when its suffix belongs to a registered format (hidden files and
+    folders are skipped; in a CMU ``cin_us_<spk>/`` tree only ``nema/`` is read); a named file
+    is kept as it is (its format is checked when it is read). A missing path is an error.
     """
     suffixes = {s for r in EMA_READERS.values() for s in r.suffixes}
     out: list[Path] = []
@@ -96,7 +97,18 @@ def find_ema_files(paths: list[str | Path]) -> list[Path]:
         if not p.exists():
             raise FormatError(p, "no such file or folder")
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in suffixes)
+            from gesturekit.io.corpus import _cmu_speaker_dirs, open_corpus
+
+            if _cmu_speaker_dirs(p):  # a CMU emadata tree: only nema/ holds EMA (lab/ may hold .npy)
+                out.extend(item.path for item in open_corpus(p).items)
+                continue
+            found = sorted(
+                q
+                for q in p.rglob("*")
+                if q.is_file()
+                and q.suffix.lower() in suffixes
+                and not any(part.startswith(".") for part in q.relative_to(p).parts)
+            )
             if not found:
                 raise FormatError(p, f"folder holds no EMA files ({', '.join(sorted(suffixes))})")
             out.extend(found)

@@ -50,6 +50,10 @@ def parse_table(
     ``n_cols`` is None). ``nan``/``inf`` tokens are accepted (they are numbers) and reported by
     the caller.
     """
+    fast = _fast_parse(text, n_cols, skip_comments)
+    if fast is not None:
+        return fast
+    # the slow path finds and names the first bad line
     lines = text.splitlines()
     line_nos: list[int] = []
     rows: list[list[str]] = []
@@ -85,3 +89,21 @@ def parse_table(
                     raise FormatError(path, f"line {no}: {t[:40]!r} is not a number") from None
         raise
     return arr.reshape(len(rows), expected)
+
+
+def _fast_parse(text: str, n_cols: int | None, skip_comments: bool) -> np.ndarray | None:
+    """numpy's C parser for well-formed tables; None when anything is off (then explained)."""
+    import io
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = np.loadtxt(
+                io.StringIO(text), dtype=np.float64, ndmin=2, comments="#" if skip_comments else None
+            )
+    except ValueError:
+        return None
+    if arr.shape[0] == 0 or (n_cols is not None and arr.shape[1] != n_cols):
+        return None
+    return arr

@@ -58,6 +58,7 @@ def convert_corpus(
     *,
     normalize: str = "zscore",
     nonneg_split: bool = False,
+    normalize_by: str = "corpus",
     rate: float | None = None,
     speakers: Sequence[str] | None = None,
     channels: Sequence[str] | None = None,
@@ -74,6 +75,8 @@ def convert_corpus(
         raise ConfigError(f"{out}: folder exists and is not empty; pass --overwrite to replace it")
     if normalize not in ("none", "zscore", "minmax"):
         raise ConfigError(f"--normalize must be none, zscore or minmax, not {normalize!r}")
+    if normalize_by not in ("corpus", "speaker"):
+        raise ConfigError(f"--normalize-by must be corpus or speaker, not {normalize_by!r}")
     read_options.setdefault("nan_policy", "error")
     corpus = open_corpus(inputs, speakers)
     recs = corpus.load(**read_options)
@@ -89,8 +92,17 @@ def convert_corpus(
     units = _common(recs, "units", lambda r: r.units)
     sp = make_split(corpus, split, seed)
     part_of = {i: k for k, ids in sp.parts.items() for i in ids}
-    train = [r.data for it, r in zip(corpus.items, recs, strict=True) if part_of[it.id] == "train"]
-    norm = Normalizer(normalize, nonneg_split=nonneg_split).fit(train or [r.data for r in recs], list(ch))
+    spk_of = [it.speaker or "" for it in corpus.items]
+    groups = sorted(set(spk_of)) if normalize_by == "speaker" else [None]
+    norms: dict[str | None, Normalizer] = {}
+    fitted_on: dict[str, str] = {}
+    for g in groups:
+        members = [(it, r) for it, r, s in zip(corpus.items, recs, spk_of, strict=True) if g is None or s == g]
+        train = [r.data for it, r in members if part_of[it.id] == "train"]
+        norm = Normalizer(normalize, nonneg_split=nonneg_split)
+        norms[g] = norm.fit(train or [r.data for _, r in members], list(ch))
+        fitted_on["all" if g is None else g] = "train" if train else "all"
+    norm = next(iter(norms.values()))
     names = _file_names(corpus.items, recs)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +114,8 @@ def convert_corpus(
         (tmp / "data").mkdir()
         entries = []
         for it, r, name in zip(corpus.items, recs, names, strict=True):
-            y = norm.transform(r.data)
+            key = (it.speaker or "") if normalize_by == "speaker" else None
+            y = norms[key].transform(r.data)
             np.save(tmp / "data" / f"{name}.npy", y, allow_pickle=False)
             entries.append({
                 "id": it.id, "file": f"data/{name}.npy", "source": str(it.path), "format": r.format,
@@ -117,8 +130,11 @@ def convert_corpus(
             "input_channels": list(ch),
             "units": _NORM_UNITS.get(normalize, units),
             "source_units": units,
-            "normalizer": norm.to_dict(),
-            "normalizer_fitted_on": "train" if train else "all",
+            "normalize_by": normalize_by,
+            # one normaliser for the corpus, or one per speaker (then "normalizer" is null)
+            "normalizer": norm.to_dict() if normalize_by == "corpus" else None,
+            "normalizers": {("all" if g is None else g): n.to_dict() for g, n in norms.items()},
+            "normalizer_fitted_on": fitted_on,
             "seed": seed,
             "speakers": sorted({e["speaker"] or "" for e in entries}),
             "utterances": entries,

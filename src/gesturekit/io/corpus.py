@@ -187,18 +187,29 @@ def make_split(corpus: Corpus, fractions: Sequence[float] | str = (0.8, 0.1, 0.1
         ids = sorted(by_spk[spk])
         order = [ids[i] for i in rng.permutation(len(ids))]
         n = len(ids)
-        n_val = int(round(f[1] * n))
-        n_test = int(round(f[2] * n))
-        if n >= 3:  # every asked-for part gets at least one utterance
-            n_val = max(n_val, 1 if f[1] > 0 else 0)
-            n_test = max(n_test, 1 if f[2] > 0 else 0)
-        n_val = min(n_val, n)
-        n_test = min(n_test, n - n_val)
-        n_train = n - n_val - n_test
+        n_train, n_val, n_test = _allocate(n, f)
         parts["train"] += order[:n_train]
         parts["validation"] += order[n_train : n_train + n_val]
         parts["test"] += order[n_train + n_val :]
     return Split(seed, f, {k: sorted(v) for k, v in parts.items()})
+
+
+def _allocate(n: int, f: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Split ``n`` items by fractions ``f`` (largest remainders; ties go to the earlier part).
+
+    With at least three items every part with a non-zero fraction gets at least one.
+    """
+    exact = np.array(f) * n
+    counts = np.floor(exact).astype(int)
+    order = sorted(range(3), key=lambda k: (-(exact[k] - counts[k]), k))
+    for k in order[: n - int(counts.sum())]:
+        counts[k] += 1
+    if n >= 3:
+        for k in (1, 2, 0):
+            if f[k] > 0 and counts[k] == 0:
+                counts[int(np.argmax(counts))] -= 1
+                counts[k] += 1
+    return int(counts[0]), int(counts[1]), int(counts[2])
 
 
 def folder_is_writable(folder: Path) -> bool:

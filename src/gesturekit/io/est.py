@@ -71,6 +71,11 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
     header, body_at = read_est_header(path, raw)
     n_ch = _int_key(path, header, "NumChannels")
     n_frames = _int_key(path, header, "NumFrames")
+    if header.get("NumAuxChannels", "0").strip() not in ("0", ""):
+        raise FormatError(
+            path,
+            f"EST tracks with auxiliary channels are not supported (NumAuxChannels {header['NumAuxChannels']})",
+        )
     breaks = header.get("BreaksPresent", "true").lower() in ("true", "1", "yes")
     names = [header.get(f"Channel_{i}", f"ch{i}") for i in range(n_ch)]
     dtype_key = header.get("DataType", "ascii").lower()

@@ -18,14 +18,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gesturekit.errors import ConfigError, DataError
+from gesturekit.errors import ConfigError, DataError, FormatError, GesturekitError
 from gesturekit.records import EMARecording
+
+log = logging.getLogger("gesturekit")
 
 NAN_POLICIES = ("report", "error", "interpolate")
 AUDIO_POLICIES = ("error", "trim", "keep")
@@ -119,6 +122,8 @@ def apply_nan_policy(rec: EMARecording, opts: ReadOptions) -> EMARecording:
             "'interpolate' to fill short runs",
             rec.path,
         )
+    if opts.nan_policy == "report":
+        log.warning("%s: %s kept as NaN (nan_policy='report')", rec.path, describe_nonfinite(rec))
     if opts.nan_policy == "interpolate":
         max_gap = int(round(opts.max_nan_gap * rec.rate_hz))
         summary = describe_nonfinite(rec)
@@ -218,9 +223,14 @@ def reader(parse):
         opts = read_options(options)
         path = Path(path)
         if not path.is_file():
-            from gesturekit.errors import FormatError
-
             raise FormatError(path, "file not found")
-        return finish(parse(path, opts), opts)
+        rec = parse(path, opts)
+        try:
+            return finish(rec, opts)
+        except GesturekitError as exc:
+            if getattr(exc, "path", None) in (None, path):
+                raise
+            # a side file (audio, labels, prompts) is broken: say which EMA file it belongs to
+            raise FormatError(path, f"side file {exc}") from None
 
     return read

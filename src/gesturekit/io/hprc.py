@@ -118,7 +118,10 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
     audio = words = phones = None
     prompt = None
     if audio_el is not None:
-        samples = np.asarray(audio_el["SIGNAL"], dtype=np.float32)
+        raw_audio = np.asarray(audio_el["SIGNAL"])
+        samples = raw_audio.astype(np.float32)
+        if np.issubdtype(raw_audio.dtype, np.integer):  # PCM integers -> [-1, 1]
+            samples /= float(np.iinfo(raw_audio.dtype).max) + 1.0
         if samples.ndim == 2:
             samples = samples.mean(axis=1)
         if samples.size == 0:

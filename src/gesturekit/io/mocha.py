@@ -7,6 +7,11 @@ coils (``ui_x li_x ul_x ll_x tt_x ui_y li_y ul_y ll_y tt_y tb_x td_x v_x ?_x bn_
 nema articulators first (``td tb tt li ul ll``), then the velum ``v``, the two reference coils
 (``ui`` upper incisor, the origin, and ``bn`` bridge of the nose) and the unused pair ``unk``.
 ``recording.select(NEMA_CHANNELS)`` gives the 12 channels nema data share.
+
+Axes are kept as in the file: y is vertical (up), and x grows towards the back of the mouth
+(in fsew0_001 the lips sit near x = -10 mm, the tongue tip near +11 mm and the dorsum near
++47 mm behind the upper incisor), i.e. the opposite sign of nema's "x anterior". Negate the
+``_x`` channels to compare directions with nema data.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Coordinates are micrometres in the XRMB release and are converted to mm (``coord
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ XRMB_CHANNELS = [f"{p}_{a}" for p in XRMB_PELLETS for a in ("x", "y")]
 XRMB_MISSING = 1000000.0
 XRMB_N_COLUMNS = 1 + len(XRMB_CHANNELS)
 MICROMETRE_TO_MM = 0.001
+XRMB_NOMINAL_HZ = 145.6
+log = logging.getLogger("gesturekit")
 
 
 def _is_txy(path: Path, head: bytes) -> bool:
@@ -39,6 +42,9 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
     if times.size >= 2 and np.median(np.diff(times)) > 0.5:  # a step of ~6.9 means milliseconds
         times = times / 1000.0
     rate = frame_rate_from_times(path, times, tolerance=0.5)
+    if not 0.8 * XRMB_NOMINAL_HZ <= rate <= 1.2 * XRMB_NOMINAL_HZ:
+        log.warning("%s: frame rate %.4g Hz is far from XRMB's %.4g Hz; check the time column", path, rate,
+                    XRMB_NOMINAL_HZ)  # fmt: skip
     coords = table[:, 1:]
     missing = coords == XRMB_MISSING
     data = np.where(missing, np.nan, coords * MICROMETRE_TO_MM)
