@@ -30,10 +30,11 @@ def test_readme_cli_examples(cli, mngu0_dir, mocha_dir, tmp_path: Path, monkeypa
     block = re.search(r"```bash\n(.*?)```", _section(), re.S).group(1).replace("\\\n", " ")
     monkeypatch.chdir(REPO)
     commands = [ln for ln in block.splitlines() if ln.startswith("gesturekit ")]
-    assert len(commands) == 3
+    assert len(commands) == 4
     for line in commands:
         argv = shlex.split(line.replace("/tmp/", f"{tmp_path}/"))[1:]
         r = cli(*argv)
         assert r.code == 0, (line, r)
     assert (tmp_path / "mngu0_z" / "metadata.json").exists()
     assert (tmp_path / "fsew0_200" / "split.json").exists()
+    assert (tmp_path / "mngu0_split_cli.json").exists()
