@@ -114,7 +114,8 @@ def test_contextual_embeddings_offline():
     from gesturekit.features.text import contextual_embeddings
 
     segs = [
-        Segment(w, 0.3 * i, 0.3 * (i + 1)) for i, w in enumerate("the river bank was near the bank".split())
+        Segment(w, 0.3 * i, 0.3 * (i + 1))
+        for i, w in enumerate(["the", "river", "bank", "was", "near", "the", "bank"])
     ]
     wp = word_pieces(SegmentTier("words", segs), load_tokenizer(minilm_dir()), n_frames=40)
     vec = contextual_embeddings(wp, minilm_dir())
