@@ -442,8 +442,9 @@ class ConvNMF:
         self._validate(items, self.components_.shape[0])
         b = self._batch(items, mask)
         W = torch.as_tensor(self.components_, dtype=b.V.dtype, device=b.V.device)
-        gen = torch.Generator().manual_seed(int(self.random_state or 0))
-        H = self._init_H(b, W, gen)
+        # A flat start: multiplicative updates forget its scale after one step, and no random
+        # draw ties an utterance's scores to its place in the batch.
+        H = b.Hmask.expand(W.shape[1], -1).clone()
         n = max_iter or self.transform_max_iter or self.max_iter
         _, H, n_iter, history = self._run(b, W, H, int(n), update_W=False)
         self.transform_n_iter_ = n_iter
