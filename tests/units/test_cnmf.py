@@ -56,17 +56,21 @@ def kernel_match(W_true: np.ndarray, W_est: np.ndarray, max_lag: int = 3) -> flo
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_recovers_planted_gestures_at_20db(seed: int) -> None:
+@pytest.mark.parametrize(("beta_loss", "sparseness"), [("frobenius", 0.85), ("kullback-leibler", 0.8)])
+def test_recovers_planted_gestures_at_20db(seed: int, beta_loss: str, sparseness: float) -> None:
     """Random gestures and sparse scores, convolved, Gaussian noise at SNR 20 dB.
 
     Without a sparsity prior the temporal extent of a gesture trades off against the spread
-    of its scores (a sharper kernel with blurred scores fits as well); the Hoyer constraint on
-    the scores (the true scores have sparseness of about 0.92) removes that ambiguity.
+    of its scores (a sharper kernel with blurred scores fits as well, mean match about 0.8);
+    the Hoyer constraint on the scores (the planted ones have sparseness of about 0.92) removes
+    that ambiguity. Known limit: when two planted gestures share their dominant channels
+    (e.g. seeds 6 and 7), KL can merge them and spend a gesture on the constant offset that
+    keeps the noisy data non-negative (match 0.80-0.83).
     """
     X, W_true, _ = planted_corpus(
         n_channels=8, n_gestures=4, width=15, lengths=(700, 500, 800), snr_db=20, seed=seed
     )
-    m = ConvNMF(4, 15, beta_loss="frobenius", max_iter=300, tol=0, random_state=0, sparseness=0.85)
+    m = ConvNMF(4, 15, beta_loss=beta_loss, max_iter=300, tol=0, random_state=0, sparseness=sparseness)
     H = m.fit_transform(X)
     assert isinstance(H, list) and [h.shape for h in H] == [(4, 700), (4, 500), (4, 800)]
     score = kernel_match(W_true, m.components_)
