@@ -15,7 +15,7 @@ the same 7920 frames), the speed-up, and the KL each reaches after a fixed time 
 (``--budget`` seconds: each method runs as many iterations as its own measured per-iteration time
 allows within the budget).
 
-    python benchmarks/cnmf_vs_torchnmf.py [--threads 2] [--repeats 3] [--budget 1.0]
+    python benchmarks/cnmf_vs_torchnmf.py [--threads 2] [--repeats 3] [--budget 2.0]
 """
 
 from __future__ import annotations
@@ -124,5 +124,5 @@ def run(args: Any) -> dict[str, Any]:
 if __name__ == "__main__":
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3, help="timed runs of each method (default 3)")
-    p.add_argument("--budget", type=float, default=1.0, help="time budget in seconds (default 1.0)")
+    p.add_argument("--budget", type=float, default=2.0, help="time budget in seconds (default 2.0)")
     _common.main("cnmf_vs_torchnmf", run, p)
