@@ -1,0 +1,115 @@
+"""Rasteriser, text, MP4 encoding with sound, and the render command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evalfixtures import FPS, click_audio, make_samples_file, moving_poses
+from gesturekit.errors import ConfigError, FormatError
+from gesturekit.io.audio import write_audio
+from gesturekit.records import Segment
+from gesturekit.render import raster, text
+from gesturekit.render.encode import probe
+from gesturekit.render.video import render_input
+from gesturekit.skeleton import PATS
+
+
+def test_segment_pixels_exact():
+    buf = raster.padded_frames(2, 20, 30, pad=0)
+    start = np.array([[[5.0, 10.0]], [[3.0, 2.0]]])
+    end = np.array([[[15.0, 10.0]], [[3.0, 12.0]]])
+    raster.draw_segments(buf, start, end, np.array([[255, 0, 0]], dtype=np.uint8), thickness=1)
+    red = (buf[..., 0] == 255) & (buf[..., 1] == 0)
+    assert set(zip(*np.nonzero(red[0]), strict=True)) == {(10, x) for x in range(5, 16)}
+    assert set(zip(*np.nonzero(red[1]), strict=True)) == {(y, 3) for y in range(2, 13)}
+
+
+def test_thick_strokes_and_off_frame_points_stay_in_the_padding():
+    img = raster.draw_skeletons(
+        np.array([[[10.0, 10.0], [10.0, 30.0], [500.0, -400.0], [900.0, 800.0], [np.nan, 5.0]]]),
+        np.array([[1, 0], [3, 2], [4, 0]]), np.zeros((3, 3), dtype=np.uint8), 40, 40, thickness=3,
+    )  # fmt: skip
+    dark = img[0, ..., 0] == 0
+    assert dark[10:31, 9:12].all()  # 3 px wide vertical stroke
+    assert dark.sum() == dark[9:32, 8:13].sum()  # off-frame and NaN bones draw nothing visible
+
+
+def test_vectorised_batch_equals_one_frame_at_a_time():
+    poses = moving_poses(12, seed=3)[:, :, :] + 200
+    bones, cols = PATS.bones(), raster.bone_colors(PATS.joints, PATS.bones())
+    batch = raster.draw_skeletons(poses, bones, cols, 400, 400)
+    single = np.concatenate([raster.draw_skeletons(poses[i : i + 1], bones, cols, 400, 400) for i in range(12)])
+    drawn_b, drawn_s = (batch != 255).any(-1), (single != 255).any(-1)
+    assert np.array_equal(drawn_b, drawn_s)  # the same pixels are drawn
+    same = (batch == single).all(-1)[drawn_b]
+    assert same.mean() > 0.99  # colours may differ only where bones of two colours overlap
+    assert (batch != 255).any(axis=-1).sum(axis=(1, 2)).min() > 500  # something is drawn in every frame
+
+
+def test_subtitles_highlight_the_spoken_word():
+    words = [
+        Segment("one", 0.0, 0.5),
+        Segment("two", 0.5, 1.0),
+        Segment("", 1.0, 1.2),
+        Segment("three", 1.2, 2.0),
+    ]
+    keys = text.subtitle_keys(words, np.array([0.2, 0.7, 1.5, 9.0]))
+    assert ("one", True) in keys[0] and ("two", False) in keys[0]
+    assert ("two", True) in keys[1]
+    assert ("three", True) in keys[2]
+    assert keys[3] == ()
+    alpha, hi = text.text_mask(keys[1])
+    assert alpha.max() > 0.9 and hi.any() and not hi.all()
+
+
+def test_render_samples_with_audio_and_text(tmp_path, cli):
+    path = make_samples_file(tmp_path / "data", n_intervals=3, frames=60)
+    r = cli("cospeech", "render", path, "--out", tmp_path / "vid", "--text", "--intervals", "2")
+    assert r.code == 0, r
+    vids = sorted((tmp_path / "vid").glob("*.mp4"))
+    assert [v.name for v in vids] == ["oliver_int000.mp4", "seth_int001.mp4"]
+    info = probe(vids[0], count_frames=True)
+    assert info.video_streams == 1 and info.audio_streams == 1
+    assert info.video_codec == "h264" and info.audio_codec == "aac"
+    assert info.frames == 60
+    audio = probe(tmp_path / "data" / "int0.wav")
+    assert abs(info.duration - audio.duration) <= 1 / FPS
+    index = json.loads((tmp_path / "vid" / "videos.json").read_text())
+    assert index["videos"][0]["transcript"] == "hello world again"
+    again = cli("cospeech", "render", path, "--out", tmp_path / "vid")
+    assert again.code == 1 and "--overwrite" in again.err
+
+
+def test_render_poses_npz_holds_the_last_pose_to_match_longer_audio(tmp_path):
+    poses = moving_poses(45, seed=2)  # 3.0 s of poses
+    np.savez(
+        tmp_path / "poses.npz", poses=poses, fps=FPS, joint_names=np.array(PATS.joints), parents=PATS.parents
+    )
+    write_audio(tmp_path / "talk.wav", click_audio(3.5, [1.0, 2.0]))  # 3.5 s of audio
+    out = render_input(tmp_path / "poses.npz", tmp_path / "v", audio=tmp_path / "talk.wav")
+    info = probe(out[0], count_frames=True)
+    assert info.audio_streams == 1 and info.video_streams == 1
+    assert info.frames == round(3.5 * FPS)
+    assert abs(info.duration - 3.5) <= 1 / FPS
+
+
+def test_render_rejects_bad_input(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, poses=np.zeros((5, 3, 2)), fps=15.0, joint_names=np.array(["a", "b"]), parents=[-1, 0])
+    with pytest.raises(FormatError, match=r"poses must be \(frames, 2"):
+        render_input(bad, tmp_path / "o")
+    with pytest.raises(FormatError, match="lacks poses"):
+        np.savez(tmp_path / "x.npz", a=np.zeros(3))
+        render_input(tmp_path / "x.npz", tmp_path / "o")
+    np.savez(
+        tmp_path / "p.npz",
+        poses=moving_poses(5),
+        fps=FPS,
+        joint_names=np.array(PATS.joints),
+        parents=PATS.parents,
+    )
+    with pytest.raises(ConfigError, match="even"):
+        render_input(tmp_path / "p.npz", tmp_path / "o", size=401)
