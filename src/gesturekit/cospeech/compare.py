@@ -126,5 +126,8 @@ def format_table(table: dict[str, Any], markdown: bool = False) -> str:
         widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         lines = [fmt.format(*header)] + [fmt.format(*c) for c in body]
-    legend = "* best per column (lowest error; highest pck/f1/accuracy/bc; diversity, l1div, jerk closest to ground truth)"
+    legend = (
+        "* best per column (lowest error; highest pck/f1/accuracy/bc; "
+        "diversity, l1div, jerk closest to ground truth)"
+    )
     return "\n".join([*lines, legend])

@@ -39,9 +39,14 @@ PATS_METRIC_MASK = (0, 7, 8, 9)
 
 
 def metric_joints(skeleton: Skeleton) -> np.ndarray:
-    """Joints the metrics score: PATS without joints 0, 7, 8, 9; other skeletons without roots."""
+    """Joints the metrics score: PATS without joints 0, 7, 8, 9; BEAT2's upper body without the
+    pelvis; other skeletons every joint but the roots."""
     if skeleton.name == "pats":
         return np.array([j for j in range(skeleton.n_joints) if j not in PATS_METRIC_MASK])
+    if skeleton.name == "beat2":
+        from gesturekit.skeleton import BEAT2_UPPER_BODY
+
+        return np.array([j for j in BEAT2_UPPER_BODY if skeleton.parents[j] >= 0])
     return np.array([j for j, p in enumerate(skeleton.parents) if p >= 0])
 
 

@@ -18,8 +18,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+@lru_cache(maxsize=512)
 def text_mask(parts: tuple[tuple[str, bool], ...], size: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Bitmap of a line made of ``(text, highlighted)`` parts: ``(alpha (h, w) float, highlight (h, w) bool)``."""
+    """Bitmap of a line of ``(text, highlighted)`` parts: ``(alpha (h, w) float, highlight (h, w) bool)``.
+
+    Cached: the returned arrays are shared, do not modify them.
+    """
     font = _font(size)
     text = " ".join(p for p, _ in parts) or " "
     left, top, right, bottom = font.getbbox(text)
@@ -45,8 +49,12 @@ def paste_text(
     y: int,
     color: tuple[int, int, int] = (0, 0, 0),
     highlight_color: tuple[int, int, int] = (200, 0, 0),
+    index: np.ndarray | None = None,
 ) -> None:
-    """Alpha-blend a text bitmap into every frame of ``frames`` ``(F, H, W, 3)`` at ``(x, y)`` (clipped)."""
+    """Alpha-blend a text bitmap into ``frames`` ``(F, H, W, 3)`` at ``(x, y)`` (clipped).
+
+    ``index`` selects the frames (default: all); only the text's rectangle is touched.
+    """
     _, height, width, _ = frames.shape
     h, w = alpha.shape
     x0, y0 = max(0, x), max(0, y)
@@ -58,8 +66,9 @@ def paste_text(
     col[:] = color
     if highlight is not None:
         col[highlight[y0 - y : y1 - y, x0 - x : x1 - x]] = highlight_color
-    region = frames[:, y0:y1, x0:x1].astype(np.float32)
-    frames[:, y0:y1, x0:x1] = np.rint(region * (1 - a) + col[None] * a).astype(np.uint8)
+    sel = slice(None) if index is None else index
+    region = frames[sel, y0:y1, x0:x1].astype(np.float32)
+    frames[sel, y0:y1, x0:x1] = np.rint(region * (1 - a) + col[None] * a).astype(np.uint8)
 
 
 def subtitle_keys(

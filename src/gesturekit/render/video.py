@@ -92,13 +92,30 @@ def _load_npz(path: Path) -> Motion:
 
 
 def _load_beat2(path: Path) -> Motion:
-    """A BEAT2 SMPL-X take: joint positions through the generic skeleton (forward kinematics)."""
-    try:
-        from gesturekit.io.beat2 import beat2_motion  # provided by the BEAT2 reader
-    except ImportError:
-        raise FormatError(path, "BEAT2 takes need the BEAT2 reader (gesturekit.io.beat2)") from None
-    poses, fps, sk = beat2_motion(path)
-    return Motion(sk, fps, [Clip(path.stem, "", poses)], str(path))
+    """A BEAT2 SMPL-X take: joint positions on the generic skeleton (forward kinematics, root fixed).
+
+    The take's own audio and words (same stem, beside it) come along when they exist.
+    """
+    from gesturekit.io.beat2 import beat2_positions, read_beat2_take
+    from gesturekit.skeleton import BEAT2
+
+    clip = read_beat2_take(path, audio=False)
+    rate = float(clip.rates["pose/axis_angle"])
+    words = [w for w in clip.words.segments if w.label.strip()] if clip.words is not None else None
+    wav = path.with_suffix(".wav")
+    c = Clip(path.stem, clip.speaker, None, beat2_positions(clip), wav if wav.exists() else None, 0.0, words)
+    return Motion(BEAT2, rate, [c], str(path))
+
+
+def drawn_bones(skeleton: Skeleton) -> np.ndarray:
+    """Bones to draw: every bone, or for BEAT2 the upper body (no legs, no eyes)."""
+    bones = skeleton.bones()
+    if skeleton.name == "beat2":
+        from gesturekit.skeleton import BEAT2_UPPER_BODY
+
+        keep = np.isin(bones, BEAT2_UPPER_BODY).all(axis=1)
+        bones = bones[keep]
+    return bones
 
 
 def load_motion(path: str | Path) -> Motion:
@@ -170,8 +187,9 @@ def frame_chunks(
     """RGB frames ``(n, size, size * len(panels), 3)`` of side-by-side panels, ``chunk`` at a time."""
     label_h, sub_h = 24, 30 if words else 0
     planes = [to_image_plane(p) for _, p in panels]
-    fit = Fit.of(planes, size, label_h, sub_h)
-    bones = skeleton.bones()
+    bones = drawn_bones(skeleton)
+    used = np.unique(bones)
+    fit = Fit.of([pl[:, used] for pl in planes], size, label_h, sub_h)
     colors = raster.bone_colors(skeleton.joints, bones)
     n = len(planes[0])
     labels = [text.text_mask(((name, False),), size=16) for name, _ in panels]
@@ -192,9 +210,7 @@ def frame_chunks(
                     continue
                 idx = np.array([i for i, kk in enumerate(keys) if kk == key])
                 alpha, hi = text.text_mask(key, size=16)
-                sub = frames[idx]
-                text.paste_text(sub, alpha, hi, (width - alpha.shape[1]) // 2, size - sub_h + 4)
-                frames[idx] = sub
+                text.paste_text(frames, alpha, hi, (width - alpha.shape[1]) // 2, size - sub_h + 4, index=idx)
         yield frames
 
 
@@ -305,7 +321,7 @@ def render_input(
                 text_on=text,
                 audio=a,
                 audio_start=start,
-                whole_audio=audio is not None and not motion.source.endswith(".h5"),
+                whole_audio=not motion.source.endswith(".h5"),
             )  # fmt: skip
         )
     index = out_dir / "videos.json"
