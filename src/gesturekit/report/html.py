@@ -59,7 +59,7 @@ def _figure(src: str, caption: str, video: bool = False, transcript: str = "") -
     media = (
         f'<video controls preload="metadata" src="{s}"></video>'
         if video
-        else f'<img src="{s}" alt="{html.escape(caption, quote=True)}" loading="lazy">'
+        else f'<img src="{s}" alt="{html.escape(caption, quote=True)}">'
     )
     tr = f'<div class="transcript">{html.escape(transcript)}</div>' if transcript else ""
     return f"<figure>{media}<figcaption>{html.escape(caption)}</figcaption>{tr}</figure>"
