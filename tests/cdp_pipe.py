@@ -7,6 +7,7 @@ console errors, exceptions, log errors and failed network loads, and evaluates J
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -123,18 +124,14 @@ class HeadlessPage:
         return out
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.call("Browser.close")
-        except Exception:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for fd in (self._cmd_w, self._evt_r):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._profile.cleanup()
