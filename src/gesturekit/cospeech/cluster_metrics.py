@@ -46,8 +46,11 @@ def kmeans(features: np.ndarray, k: int = 8, seed: int = 0, iters: int = 100) ->
     rng = np.random.default_rng(seed)
     k = min(k, len(x))
     centres = [x[rng.integers(len(x))]]
+    sq = (x**2).sum(1)
+    d = np.full(len(x), np.inf)
     for _ in range(1, k):
-        d = np.min(((x[:, None, :] - np.array(centres)[None]) ** 2).sum(-1), axis=1)
+        c = centres[-1]
+        d = np.minimum(d, np.maximum(sq - 2 * x @ c + c @ c, 0.0))
         total = d.sum()
         idx = rng.choice(len(x), p=d / total) if total > 0 else rng.integers(len(x))
         centres.append(x[idx])
