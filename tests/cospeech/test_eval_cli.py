@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from evalfixtures import make_samples_file
 
+from evalfixtures import make_samples_file
 from gesturekit.cospeech.samples import read_samples, write_samples
 from gesturekit.render.encode import probe
 
