@@ -153,3 +153,16 @@ def test_the_browser_check_catches_a_missing_image_and_a_broken_video(tmp_path):
     assert any("load failed" in p or "missing.png" in p for p in problems), problems
     assert state["images"][0]["w"] == 0
     assert state["videos"][0]["error"] is not None
+
+
+def test_demo_step_reports_the_sibling_demo_folders(tmp_path):
+    from gesturekit.report.demo import step
+
+    _units_run(tmp_path / "units" / "cnmf")
+    make_samples_file(tmp_path / "cospeech" / "samples", n_intervals=1, frames=40)
+    res = step(tmp_path / "report", seed=0, quick=True)
+    assert len(res["runs"]) == 2 and "2 run(s)" in res["summary"]
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "cnmf" in html and "<video" in html
+    empty = step(tmp_path / "alone" / "report", seed=0, quick=True)
+    assert empty["runs"] == [] and "No runs" in (tmp_path / "alone" / "report" / "index.html").read_text()
