@@ -113,3 +113,54 @@ def test_render_rejects_bad_input(tmp_path):
     )
     with pytest.raises(ConfigError, match="even"):
         render_input(tmp_path / "p.npz", tmp_path / "o", size=401)
+
+
+def _textgrid(path, words):
+    end = words[-1][2]
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end}",
+             "tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"',
+             '        name = "words"', "        xmin = 0", f"        xmax = {end}",
+             f"        intervals: size = {len(words)}"]  # fmt: skip
+    for i, (w, a, b) in enumerate(words, start=1):
+        lines += [f"        intervals [{i}]:", f"            xmin = {a}", f"            xmax = {b}",
+                  f'            text = "{w}"']  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _red_in_subtitle_strip(path, frame_index, size=400):
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    w, h = meta["size"]
+    for i, raw in enumerate(gen):
+        if i == frame_index:
+            img = np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3).astype(int)
+            strip = img[size - 30 :]
+            gen.close()
+            return int(((strip[..., 0] > 150) & (strip[..., 1] < 90) & (strip[..., 2] < 90)).sum())
+    raise AssertionError("frame not found")
+
+
+def test_render_cli_poses_npz_with_audio_and_its_transcript(tmp_path, cli):
+    """The exact interface: ``cospeech render poses.npz --audio WAV --text --out DIR``."""
+    np.savez(  # the layout `cospeech generate` writes
+        tmp_path / "poses.npz", poses=moving_poses(30, seed=5), fps=np.float32(FPS),
+        joint_names=np.array(PATS.joints), parents=np.array(PATS.parents, dtype=np.int64),
+    )  # fmt: skip
+    write_audio(tmp_path / "talk.wav", click_audio(2.2, [0.5, 1.5]))
+    words = [("", 0, 0.3), ("hello", 0.3, 1.0), ("", 1.0, 1.4), ("there", 1.4, 2.2)]
+    _textgrid(tmp_path / "talk.TextGrid", words)
+    r = cli("cospeech", "render", tmp_path / "poses.npz", "--audio", tmp_path / "talk.wav", "--text",
+            "--out", tmp_path / "v")  # fmt: skip
+    assert r.code == 0, r
+    video = tmp_path / "v" / "poses.mp4"
+    assert r.out.strip() == str(video)
+    info = probe(video, count_frames=True)
+    assert info.video_streams == 1 and info.audio_streams == 1
+    assert abs(info.duration - 2.2) <= 1 / FPS and info.frames == round(2.2 * FPS)
+    assert json.loads((tmp_path / "v" / "videos.json").read_text())["videos"][0]["transcript"] == "hello there"
+    assert _red_in_subtitle_strip(video, 9) > 20  # 0.6 s: "hello" is spoken, drawn in red
+    assert _red_in_subtitle_strip(video, 18) == 0  # 1.2 s: a pause, no word is red
+    plain = cli("cospeech", "render", tmp_path / "poses.npz", "--out", tmp_path / "p")
+    assert plain.code == 0 and probe(tmp_path / "p" / "poses.mp4").audio_streams == 0

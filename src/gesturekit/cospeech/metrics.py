@@ -29,6 +29,7 @@ import numpy as np
 
 from gesturekit.cospeech import beats, cluster_metrics, pose_metrics
 from gesturekit.cospeech.fgd import FGDEncoder, FGDRecipe, train_fgd_encoder
+from gesturekit.cospeech.positions import samples_as_positions
 from gesturekit.cospeech.samples import SampleItem, Samples, read_samples
 from gesturekit.errors import DataError, FormatError
 from gesturekit.skeleton import pats_flat_to_joints
@@ -127,6 +128,8 @@ def _nan_to_none(d: dict[str, Any]) -> dict[str, Any]:
 def evaluate_samples(samples: Samples, options: EvalOptions | None = None) -> dict[str, Any]:
     """Every metric for ``samples``, per speaker and overall (see the module docstring)."""
     opt = options or EvalOptions()
+    source_units = samples.units
+    samples = samples_as_positions(samples)  # SMPL-X rotations -> positions on the generic skeleton
     items = _check(samples)
     sk, fps = samples.skeleton, samples.fps
     joints, roots = pose_metrics.metric_joints(sk), pose_metrics.root_joints(sk)
@@ -225,6 +228,12 @@ def evaluate_samples(samples: Samples, options: EvalOptions | None = None) -> di
             "skeleton": sk.name,
             "fps": fps,
             "units": samples.units,
+            "poses": (
+                "joint positions by forward kinematics of the file's SMPL-X rotations "
+                f"({source_units or 'rotations'}) on the generic BEAT2 skeleton (metres)"
+                if samples.units != source_units
+                else "as stored"
+            ),
             "metric_joints": joints.tolist(),
             "normalisation": {spk: s.source for spk, s in stats.items()},
             "cluster_centres": centre_src,

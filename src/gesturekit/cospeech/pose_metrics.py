@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gesturekit.cospeech.frechet import frechet_from_features
-from gesturekit.skeleton import Skeleton
+from gesturekit.skeleton import BEAT2_JOINTS, Skeleton
 
 PCK_ALPHAS = (0.1, 0.2)
 # The reference masks the neck (root) and the face joints (nose, eyes) of PATS.
@@ -43,7 +43,7 @@ def metric_joints(skeleton: Skeleton) -> np.ndarray:
     pelvis; other skeletons every joint but the roots."""
     if skeleton.name == "pats":
         return np.array([j for j in range(skeleton.n_joints) if j not in PATS_METRIC_MASK])
-    if skeleton.name == "beat2":
+    if skeleton.name == "beat2" or skeleton.joints == BEAT2_JOINTS:
         from gesturekit.skeleton import BEAT2_UPPER_BODY
 
         return np.array([j for j in BEAT2_UPPER_BODY if skeleton.parents[j] >= 0])

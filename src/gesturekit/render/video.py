@@ -8,7 +8,10 @@
 with speaker, interval, transcript and duration (the HTML report reads it).
 
 Coordinates: 2-D skeletons (PATS) are image coordinates (y down); 3-D skeletons (BEAT2's
-generic one) are drawn in a front view (x right, y up). One scale fits both panels of a video.
+generic one) are drawn in a front view (x right, y up). SMPL-X joint rotations (what a BEAT2
+model generates) are turned into positions first (:mod:`gesturekit.cospeech.positions`). One
+scale fits both panels of a video. ``--text`` with ``--audio`` and no transcript uses the
+audio's own ``.TextGrid`` when one lies beside it.
 When audio is muxed in, the video lasts exactly as long as the audio span (the interval's span,
 or the whole file for a ``poses.npz``): the last pose is held (or extra poses dropped) so that
 the durations agree to within one frame.
@@ -24,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gesturekit.cospeech.positions import is_smplx, needs_kinematics, samples_as_positions, to_positions
 from gesturekit.errors import ConfigError, DataError, FormatError
 from gesturekit.fsutil import atomic_write_json
 from gesturekit.records import Segment
 from gesturekit.render import raster, text
 from gesturekit.render.encode import encode_mp4, probe
-from gesturekit.skeleton import SKELETONS, Skeleton
+from gesturekit.skeleton import BEAT2, SKELETONS, Skeleton
 
 log = logging.getLogger("gesturekit")
 CHUNK = 64  # frames drawn and streamed at once
@@ -73,21 +77,30 @@ def _load_npz(path: Path) -> Motion:
         keys = set(data.files)
         if {"poses", "fps", "joint_names", "parents"} <= keys:
             poses = np.asarray(data["poses"], dtype=np.float64)
-            names = [str(n) for n in data["joint_names"]]
-            parents = [int(p) for p in data["parents"]]
+            names = [str(n) for n in np.atleast_1d(data["joint_names"])]
+            parents = [int(p) for p in np.atleast_1d(data["parents"])]
             fps = float(data["fps"])
+            units = str(data["units"]) if "units" in keys else ""
         elif {"poses", "trans", "betas"} <= keys:
             return _load_beat2(path)
         else:
             raise FormatError(path, f"npz lacks poses/fps/joint_names/parents (has {sorted(keys)})")
-    if poses.ndim != 3 or poses.shape[1] != len(names) or poses.shape[2] not in (2, 3):
-        raise FormatError(path, f"poses must be (frames, {len(names)}, 2 or 3), got {poses.shape}")
+    if len(parents) != len(names):
+        raise FormatError(path, f"{len(names)} joint_names but {len(parents)} parents")
+    dims = (2, 3, 6) if is_smplx(names) else (2, 3)
+    if poses.ndim != 3 or poses.shape[1] != len(names) or poses.shape[2] not in dims:
+        want = " or ".join(str(d) for d in dims)
+        raise FormatError(path, f"poses must be (frames, {len(names)}, {want}), got {poses.shape}")
+    if len(poses) == 0:
+        raise FormatError(path, "poses hold no frames")
     if not np.isfinite(poses).all():
         raise FormatError(path, "poses contain NaN or infinite values")
-    if fps <= 0:
+    if not np.isfinite(fps) or fps <= 0:
         raise FormatError(path, f"fps must be positive, got {fps}")
     known = next((s for s in SKELETONS.values() if s.joints == names), None)
     sk = known or Skeleton(path.stem, names, parents, dims=poses.shape[2])
+    if needs_kinematics(sk, poses, units):
+        poses, sk = to_positions(poses), BEAT2
     return Motion(sk, fps, [Clip(path.stem, "", poses)], str(path))
 
 
@@ -97,7 +110,6 @@ def _load_beat2(path: Path) -> Motion:
     The take's own audio and words (same stem, beside it) come along when they exist.
     """
     from gesturekit.io.beat2 import beat2_positions, read_beat2_take
-    from gesturekit.skeleton import BEAT2
 
     clip = read_beat2_take(path, audio=False)
     rate = float(clip.rates["pose/axis_angle"])
@@ -110,7 +122,7 @@ def _load_beat2(path: Path) -> Motion:
 def drawn_bones(skeleton: Skeleton) -> np.ndarray:
     """Bones to draw: every bone, or for BEAT2 the upper body (no legs, no eyes)."""
     bones = skeleton.bones()
-    if skeleton.name == "beat2":
+    if is_smplx(skeleton):
         from gesturekit.skeleton import BEAT2_UPPER_BODY
 
         keep = np.isin(bones, BEAT2_UPPER_BODY).all(axis=1)
@@ -128,6 +140,7 @@ def load_motion(path: str | Path) -> Motion:
     from gesturekit.cospeech.samples import read_samples
 
     s = read_samples(path)
+    s = samples_as_positions(s)
     clips = []
     for it in s.items:
         audio = None
@@ -287,6 +300,9 @@ def render_input(
     motion = load_motion(path)
     out_dir = Path(out_dir)
     clips = motion.clips[: intervals if intervals is not None else None]
+    if transcript is None and text and audio is not None and not any(c.words for c in clips):
+        beside = Path(audio).with_suffix(".TextGrid")  # the audio's own transcript, when there is one
+        transcript = beside if beside.exists() else None
     if transcript is not None:
         from gesturekit.io.textgrid import read_words_phones
 

@@ -95,9 +95,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.save_fgd_encoder and opt.fgd_encoder is None:
         from gesturekit.cospeech.fgd import train_fgd_encoder
         from gesturekit.cospeech.pose_metrics import metric_joints, root_joints
+        from gesturekit.cospeech.positions import samples_as_positions
         from gesturekit.cospeech.samples import read_samples
 
-        s = read_samples(args.samples)
+        s = samples_as_positions(read_samples(args.samples))
         gts = [it.ground_truth for it in s.items if it.ground_truth is not None]
         n = sum(len(g) for g in gts)
         opt.fgd_encoder = train_fgd_encoder(
