@@ -61,8 +61,12 @@ def test_compare_marks_the_best_model(samples, cli, tmp_path):
     assert table["best"]["l1"] == ["perfect"] and table["best"]["pck"] == ["perfect"]
     row = {x["name"]: x for x in table["rows"]}
     assert row["perfect"]["l1"] == 0 and row["fixture"]["l1"] > 0
+    # both files hold the same ground truth, so their FGD encoders are the same one, named once
+    assert len(table["fgd_encoders"]) == 1 and table["fgd_comparable"]
+    assert row["perfect"]["fgd_encoder"] == row["fixture"]["fgd_encoder"] == table["fgd_encoders"][0]
     text = cli("cospeech", "compare", samples, perfect.parent)
     assert text.code == 0 and "perfect" in text.out and "*" in text.out
+    assert f"FGD encoder: {table['fgd_encoders'][0]}" in text.out
     bad = cli("cospeech", "compare", tmp_path / "nothing.json")
     assert bad.code == 1 and "nothing.json" in bad.err
 
@@ -85,3 +89,17 @@ def test_beat2_video_duration_matches_its_audio(beat2_dir, tmp_path):
     listing = json.loads((tmp_path / "videos.json").read_text())["videos"][0]
     assert listing["transcript"].startswith("the first thing i like to do on weekends")
     assert np.isclose(listing["duration_s"], audio.duration, atol=1 / 30)
+
+
+def test_compare_warns_when_fgd_encoders_differ(cli, tmp_path):
+    for name, enc, fgd in (
+        ("a", "gk-poseae-w32-z32-seed0-aaaa", 1.0),
+        ("b", "gk-poseae-w32-z32-seed1-bbbb", 2.0),
+    ):
+        res = {"overall": {"l1": 1.0, "fgd": fgd}, "meta": {"model": name, "fgd_encoder": {"name": enc}}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(res))
+    r = cli("cospeech", "compare", tmp_path / "a.json", tmp_path / "b.json")
+    assert r.code == 0, r
+    assert "NOT comparable" in r.out and "seed0-aaaa" in r.out and "seed1-bbbb" in r.out
+    j = json.loads(cli("cospeech", "compare", tmp_path / "a.json", tmp_path / "b.json", "--json").out)
+    assert not j["fgd_comparable"] and j["best"]["fgd"] == ["a"]

@@ -41,6 +41,12 @@ class Row:
     name: str
     source: str
     metrics: dict[str, Any]
+    fgd_encoder: str | None = None  # the encoder's name (recipe, seed, weights hash) behind "fgd"
+
+
+def encoder_name(res: dict[str, Any]) -> str | None:
+    enc = (res.get("meta") or {}).get("fgd_encoder")
+    return enc.get("name") if isinstance(enc, dict) else None
 
 
 def load_result(path: str | Path, **eval_kwargs: Any) -> Row:
@@ -60,7 +66,7 @@ def load_result(path: str | Path, **eval_kwargs: Any) -> Row:
         raise FormatError(path, "file not found")
     if path.suffix in (".h5", ".hdf5"):
         res = evaluate_file(path, EvalOptions(**eval_kwargs))
-        return Row(res["meta"].get("model") or path.stem, str(path), res["overall"])
+        return Row(res["meta"].get("model") or path.stem, str(path), res["overall"], encoder_name(res))
     try:
         res = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -69,7 +75,7 @@ def load_result(path: str | Path, **eval_kwargs: Any) -> Row:
     if not isinstance(overall, dict):
         raise FormatError(path, "JSON has no 'overall' block (not a gesturekit cospeech evaluation)")
     name = (res.get("meta") or {}).get("model") or path.parent.name or path.stem
-    return Row(name, str(path), overall)
+    return Row(name, str(path), overall, encoder_name(res))
 
 
 def best_rows(rows: list[Row]) -> dict[str, list[int]]:
@@ -97,12 +103,34 @@ def best_rows(rows: list[Row]) -> dict[str, list[int]]:
 def comparison_table(rows: list[Row]) -> dict[str, Any]:
     cols = [c for c in COLUMNS if any(r.metrics.get(c) is not None for r in rows)]
     best = best_rows(rows)
+    encoders = sorted({r.fgd_encoder for r in rows if r.fgd_encoder and r.metrics.get("fgd") is not None})
     return {
         "columns": cols,
         "rules": {c: COLUMNS[c] for c in cols},
-        "rows": [{"name": r.name, "source": r.source, **{c: r.metrics.get(c) for c in cols}} for r in rows],
+        "rows": [
+            {
+                "name": r.name,
+                "source": r.source,
+                **{c: r.metrics.get(c) for c in cols},
+                "fgd_encoder": r.fgd_encoder,
+            }
+            for r in rows
+        ],
         "best": {c: [rows[i].name for i in best.get(c, [])] for c in cols},
+        "fgd_encoders": encoders,
+        "fgd_comparable": len(encoders) <= 1,
     }
+
+
+def encoder_note(table: dict[str, Any]) -> str:
+    """One line naming the FGD encoder(s) behind the table's ``fgd`` column."""
+    encoders = table.get("fgd_encoders") or []
+    if not encoders:
+        return ""
+    if len(encoders) == 1:
+        return f"FGD encoder: {encoders[0]}"
+    per_row = "; ".join(f"{r['name']}: {r['fgd_encoder']}" for r in table["rows"] if r.get("fgd_encoder"))
+    return f"FGD encoders differ, so FGD values are NOT comparable across rows ({per_row})"
 
 
 def format_table(table: dict[str, Any], markdown: bool = False) -> str:
@@ -130,4 +158,5 @@ def format_table(table: dict[str, Any], markdown: bool = False) -> str:
         "* best per column (lowest error; highest pck/f1/accuracy/bc; "
         "diversity, l1div, jerk closest to ground truth)"
     )
-    return "\n".join([*lines, legend])
+    note = encoder_note(table)
+    return "\n".join([*lines, legend, *([note] if note else [])])

@@ -165,12 +165,14 @@ def cospeech_tables(res: dict[str, Any]) -> list[Table]:
 
 def comparison(sections: list[Section]) -> Table | None:
     """Across co-speech sections: one row per model, the best value per column marked."""
-    from gesturekit.cospeech.compare import Row, comparison_table
+    from gesturekit.cospeech.compare import Row, comparison_table, encoder_name, encoder_note
 
     evald = [s for s in sections if s.evaluation is not None]
     if len(evald) < 2:
         return None
-    table = comparison_table([Row(s.title, s.source, s.evaluation["overall"]) for s in evald])
+    table = comparison_table(
+        [Row(s.title, s.source, s.evaluation["overall"], encoder_name(s.evaluation)) for s in evald]
+    )
     cols = table["columns"]
     rows = [[r["name"], *[r[c] for c in cols]] for r in table["rows"]]
     best = {
@@ -180,6 +182,8 @@ def comparison(sections: list[Section]) -> Table | None:
         if r["name"] in table["best"][c]
     }
     note = "lowest error; highest pck/f1/accuracy/bc; diversity, l1div and jerk closest to ground truth"
+    if encoder_note(table):
+        note += "; " + encoder_note(table)
     return Table("Models compared (best per column in bold)", ["model", *cols], rows, best, note=note)
 
 
