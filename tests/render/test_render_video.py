@@ -164,3 +164,39 @@ def test_render_cli_poses_npz_with_audio_and_its_transcript(tmp_path, cli):
     assert _red_in_subtitle_strip(video, 18) == 0  # 1.2 s: a pause, no word is red
     plain = cli("cospeech", "render", tmp_path / "poses.npz", "--out", tmp_path / "p")
     assert plain.code == 0 and probe(tmp_path / "p" / "poses.mp4").audio_streams == 0
+
+
+def test_pats_format_interval_video_matches_its_mp3(tmp_path):
+    """A PATS-layout corpus (processed/ h5 + raw/<speaker>_cropped/<id>.mp3): the video lasts as long
+    as the interval's audio, to within one frame, with a video and an audio stream."""
+    import subprocess
+
+    from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
+    from gesturekit.io.pats import PatsCorpus, read_pats_interval
+    from gesturekit.io.pats_write import make_synthetic_pats
+    from gesturekit.render.encode import ffmpeg_exe
+    from gesturekit.skeleton import pats_flat_to_joints
+
+    root = make_synthetic_pats(tmp_path / "pats" / "data", speakers=("oliver",), n_per_speaker=2,
+                               seconds=(3.0, 4.0), n_missing=0)  # fmt: skip
+    iv = PatsCorpus(root).intervals()[0]
+    clip = read_pats_interval(iv.path, speaker=iv.speaker)
+    gt = pats_flat_to_joints(clip.streams["pose/data"])
+    seconds = len(gt) / 15.0  # the cropped interval audio spans the interval's pose frames
+    mp3 = root / "raw" / "oliver_cropped" / f"{iv.interval_id}.mp3"
+    mp3.parent.mkdir(parents=True)
+    write_audio(tmp_path / "a.wav", click_audio(seconds, [0.5, 1.5, 2.5]))
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", tmp_path / "a.wav", mp3], check=True)
+    iv = PatsCorpus(root).intervals()[0]
+    assert iv.audio_path == mp3
+    gen = gt + np.random.default_rng(0).normal(0, 5, gt.shape)
+    item = SampleItem(iv.interval_id, iv.speaker, gen.astype(np.float32), gt.astype(np.float32),
+                      audio_path=str(iv.audio_path), words=list(clip.words.segments))  # fmt: skip
+    samples = write_samples(tmp_path / "s" / "samples.h5", Samples([item], 15.0, PATS, "px"))
+    out = render_input(samples, tmp_path / "v", text=True, size=200)
+    video, audio = probe(out[0], count_frames=True), probe(mp3)
+    assert video.video_streams == 1 and video.audio_streams == 1 and audio.audio_streams == 1
+    assert abs(video.duration - audio.duration) <= 1 / 15.0
+    assert video.frames == round(audio.duration * 15.0)
+    listing = json.loads((tmp_path / "v" / "videos.json").read_text())["videos"][0]
+    assert listing["transcript"] == " ".join(w.label for w in clip.words.segments if w.label.strip())
