@@ -1,21 +1,22 @@
 """Find what a report shows in run and sample folders, and copy it into the report's assets.
 
 A folder given to the report is one *run* when it holds any of: ``metrics.json``,
-``model.json``, ``config.yaml``, ``history.csv`` (or other ``*.csv``), ``figures/*.png``, a
+``model.json``, ``config.yaml``, ``history.csv`` / ``metrics.csv``, ``figures/*.png``,
+TensorBoard event files (in it or in ``tb/``, ``tensorboard/``, ``logs/``, ``runs/``), a
 samples file (``*.h5`` with the gesturekit-samples format), ``videos.json`` / ``*.mp4``;
 otherwise its sub-folders are searched (three levels deep) for runs. A samples file may also
 be given directly.
 
 Per run, a :class:`Section` holds: metric tables (gestural-unit metrics by split; co-speech
 metrics overall and per speaker, evaluated on the fly when no evaluation JSON is beside the
-samples), training curves (drawn from the CSV logs), the run's figures (for gestural-unit runs
+samples), training curves (:mod:`gesturekit.report.curves`: the CSV logs, else the TensorBoard
+scalars), the run's figures (for gestural-unit runs
 the kinematics/reconstruction, gesture and score figures), and videos with transcripts
 (copied from ``videos.json`` listings, or rendered from the samples).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import re
@@ -26,7 +27,10 @@ from typing import Any
 
 log = logging.getLogger("gesturekit")
 
-RUN_MARKERS = ("metrics.json", "model.json", "config.yaml", "history.csv", "videos.json", "eval.json")
+RUN_MARKERS = (
+    "metrics.json", "model.json", "config.yaml", "history.csv", "metrics.csv", "videos.json", "eval.json",
+)  # fmt: skip
+TB_FOLDERS = ("tb", "tensorboard", "logs", "runs")
 EVAL_NAMES = ("eval.json", "evaluation.json", "metrics.json")
 COSPEECH_COLUMNS = [
     "l1", "vel_l1", "pck", "fid", "fgd", "w1_vel", "w1_acc", "diversity", "diversity_gt",
@@ -77,6 +81,10 @@ def _is_run(d: Path) -> bool:
     if any((d / m).exists() for m in RUN_MARKERS):
         return True
     if (d / "figures").is_dir() and any((d / "figures").glob("*.png")):
+        return True
+    if any(d.glob("events.out.tfevents.*")) or any(
+        (d / t).is_dir() and any((d / t).rglob("events.out.tfevents.*")) for t in TB_FOLDERS
+    ):
         return True
     return any(is_samples_file(p) for p in d.glob("*.h5")) or any(d.glob("*.mp4"))
 
@@ -188,58 +196,25 @@ def comparison(sections: list[Section]) -> Table | None:
 
 
 # ------------------------------------------------------------------ curves
-def read_csv_columns(path: Path) -> tuple[str, dict[str, list[float]]]:
-    """Numeric columns of a CSV log and the name of its x column (epoch/step/iteration, else row)."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        return "row", {}
-    cols: dict[str, list[float]] = {}
-    for key in rows[0]:
-        if key is None:
-            continue
-        vals = []
-        for r in rows:
-            try:
-                vals.append(float(r[key]))
-            except (TypeError, ValueError):
-                vals.append(float("nan"))
-        if any(v == v for v in vals):  # at least one number
-            cols[key] = vals
-    x = next((k for k in ("epoch", "step", "iteration", "iter") if k in cols), "row")
-    if x == "row":
-        cols["row"] = [float(i) for i in range(len(rows))]
-    return x, cols
+def training_curves(d: Path, assets: Assets, key: str, notes: list[str]) -> list[tuple[str, str]]:
+    """Curves of a run's CSV logs (``*.csv``) or, when none draws, of its TensorBoard events."""
+    from gesturekit.report import curves
 
-
-def draw_curves(path: Path, out: Path, max_panels: int = 12) -> Path | None:
-    """Small multiples of every numeric column of a CSV log against its x column (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gesturekit.fsutil import atomic_path
-
-    x_name, cols = read_csv_columns(path)
-    series = [k for k in cols if k != x_name][:max_panels]
-    if not series:
-        return None
-    n = len(series)
-    ncol = min(4, n)
-    nrow = (n + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.3 * nrow), squeeze=False)
-    for ax, key in zip(axes.ravel(), series, strict=False):
-        ax.plot(cols[x_name], cols[key], marker="o", ms=2, lw=1)
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel(x_name, fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[n:]:
-        ax.axis("off")
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    out: list[tuple[str, str]] = []
+    for csv_path in sorted(d.glob("*.csv")):
+        png = assets.folder(key) / f"curves_{slug(csv_path.stem)}.png"
+        try:
+            if curves.draw(curves.read_csv_log(csv_path), png) is not None:
+                out.append((assets.rel(png), f"training curves ({csv_path.name})"))
+        except Exception as exc:  # a report shows what it can; the reason goes on the page
+            notes.append(f"{csv_path.name}: cannot draw curves ({exc})")
+    if not out and curves.event_files(d):
+        png = assets.folder(key) / "curves_tensorboard.png"
+        try:
+            if curves.draw(curves.read_tensorboard(d), png) is not None:
+                out.append((assets.rel(png), "training curves (TensorBoard scalars)"))
+        except Exception as exc:
+            notes.append(f"TensorBoard logs: cannot draw curves ({exc})")
     return out
 
 
@@ -314,14 +289,7 @@ def collect_run(path: Path, assets: Assets, render_intervals: int, title: str | 
         sec.tables += units_tables(metrics)
 
     if path.is_dir():
-        # training curves from CSV logs
-        for csv_path in sorted(d.glob("*.csv")):
-            png = assets.folder(key) / f"curves_{slug(csv_path.stem)}.png"
-            try:
-                if draw_curves(csv_path, png) is not None:
-                    sec.curves.append((assets.rel(png), f"training curves ({csv_path.name})"))
-            except (OSError, ValueError) as exc:
-                sec.notes.append(f"{csv_path.name}: cannot draw curves ({exc})")
+        sec.curves += training_curves(d, assets, key, sec.notes)
         # figures
         figs = sorted((d / "figures").glob("*.png")) if (d / "figures").is_dir() else []
         order = {"reconstruction": 0, "gestures": 1, "scores": 2}
