@@ -28,12 +28,23 @@ def find_chromium() -> str | None:
     return None
 
 
+def _above(fd: int, low: int) -> int:
+    import fcntl
+
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
+    os.close(fd)
+    return new
+
+
 class HeadlessPage:
     def __init__(self, exe: str, timeout: float = 60.0) -> None:
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(prefix="gk-chromium-")
         cmd_r, self._cmd_w = os.pipe()  # we write commands, Chromium reads fd 3
         self._evt_r, evt_w = os.pipe()  # Chromium writes fd 4, we read
+        # Move the child's ends above fd 10 first: dup2 onto the same number (a pipe that already
+        # is fd 3) would keep its close-on-exec flag, and Chromium would find no fd 3.
+        cmd_r, evt_w = (_above(fd, 10) for fd in (cmd_r, evt_w))
         args = [
             exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
             "--no-first-run", "--no-default-browser-check", "--mute-audio",
