@@ -166,3 +166,40 @@ def test_demo_step_reports_the_sibling_demo_folders(tmp_path):
     assert "cnmf" in html and "<video" in html
     empty = step(tmp_path / "alone" / "report", seed=0, quick=True)
     assert empty["runs"] == [] and "No runs" in (tmp_path / "alone" / "report" / "index.html").read_text()
+
+
+def test_demo_command_ends_with_the_report_of_both_pipelines(tmp_path, monkeypatch, cli):
+    """``gesturekit demo``: the report step (last) covers what the units and cospeech steps wrote;
+    a pipeline whose step is not installed is left out without breaking the report."""
+    import sys
+    import types
+
+    from gesturekit import demo
+
+    def units_step(out_dir, seed=0, quick=False):
+        _units_run(Path(out_dir) / "cnmf_run")
+        return {"summary": "units done"}
+
+    def cospeech_step(out_dir, seed=0, quick=False):
+        make_samples_file(Path(out_dir) / "ccnce_run", n_intervals=1, frames=40, model="ccnce")
+        return {"summary": "cospeech done"}
+
+    for name, fn in (("gk_fake_units", units_step), ("gk_fake_cospeech", cospeech_step)):
+        monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(step=fn))
+    steps = [("units", "gk_fake_units:step"), ("cospeech", "gk_fake_cospeech:step"), demo.STEPS[-1]]
+    assert demo.STEPS[-1] == ("report", "gesturekit.report.demo:step")
+    monkeypatch.setattr(demo, "STEPS", steps)
+    r = cli("demo", "--out", tmp_path / "demo", "--quick", "--json")
+    assert r.code == 0, r
+    summary = json.loads(r.out)
+    assert list(summary["steps"]) == ["units", "cospeech", "report"]
+    html = (tmp_path / "demo" / "report" / "index.html").read_text()
+    assert "cnmf_run" in html and "Metrics by split" in html and "gestural score" in html
+    assert "ccnce_run" in html and "Co-speech metrics" in html and "<video" in html
+    # the cospeech pipeline not installed: the demo still ends with a report of the units run
+    monkeypatch.setattr(demo, "STEPS", [steps[0], ("cospeech", "gk_not_installed_xyz:step"), steps[2]])
+    r = cli("demo", "--out", tmp_path / "demo2", "--quick", "--json")
+    assert r.code == 0, r
+    assert list(json.loads(r.out)["steps"]) == ["units", "report"]
+    html = (tmp_path / "demo2" / "report" / "index.html").read_text()
+    assert "cnmf_run" in html and "Co-speech metrics" not in html
