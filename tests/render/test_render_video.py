@@ -200,3 +200,15 @@ def test_pats_format_interval_video_matches_its_mp3(tmp_path):
     assert video.frames == round(audio.duration * 15.0)
     listing = json.loads((tmp_path / "v" / "videos.json").read_text())["videos"][0]
     assert listing["transcript"] == " ".join(w.label for w in clip.words.segments if w.label.strip())
+
+
+def test_subtitle_lines_are_fitted_to_the_frame_width():
+    sentence = "the first thing i like to do on weekends is relaxing and i think"
+    line = tuple((w, w == "relaxing") for w in sentence.split())
+    wide, _ = text.text_mask(line, 16)
+    assert wide.shape[1] > 200
+    alpha, hi = text.fit_line(line, 192)
+    assert alpha.shape[1] <= 192 and hi.any()  # the spoken word survives the trimming
+    assert text.fit_line(line, 2000)[0].shape == wide.shape  # a line that fits is left as it is
+    short = text.fit_line((("short", True), ("line", False)), 192, size=16)[0]
+    assert short.shape == text.text_mask((("short", True), ("line", False)), 16)[0].shape

@@ -41,6 +41,23 @@ def text_mask(parts: tuple[tuple[str, bool], ...], size: int = 16) -> tuple[np.n
     return np.asarray(alpha, dtype=np.float32) / 255.0, np.asarray(hi) > 0
 
 
+@lru_cache(maxsize=512)
+def fit_line(
+    parts: tuple[tuple[str, bool], ...], width: int, size: int = 16, min_size: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`text_mask` of a line made to fit ``width`` pixels: a smaller font (down to
+    ``min_size``), then fewer words, dropped from the end farther from the highlighted word."""
+    while True:
+        for s in range(size, min_size - 1, -2):
+            alpha, hi = text_mask(parts, s)
+            if alpha.shape[1] <= width:
+                return alpha, hi
+        if len(parts) <= 1:
+            return alpha, hi  # one word wider than the frame: pasted clipped
+        cur = next((i for i, (_, h) in enumerate(parts) if h), (len(parts) - 1) / 2)
+        parts = parts[1:] if cur >= len(parts) - 1 - cur else parts[:-1]
+
+
 def paste_text(
     frames: np.ndarray,
     alpha: np.ndarray,

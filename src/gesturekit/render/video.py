@@ -222,7 +222,7 @@ def frame_chunks(
                 if not key:
                     continue
                 idx = np.array([i for i, kk in enumerate(keys) if kk == key])
-                alpha, hi = text.text_mask(key, size=16)
+                alpha, hi = text.fit_line(key, width - 8, size=16)
                 text.paste_text(frames, alpha, hi, (width - alpha.shape[1]) // 2, size - sub_h + 4, index=idx)
         yield frames
 
