@@ -48,12 +48,18 @@ def register(sub: Any) -> None:
         "render",
         help="skeleton videos (generated beside ground truth) with sound and words",
         description="Render MP4s of the upper-body skeleton from a samples file (one video per interval, "
-        "generated next to ground truth) or from a poses.npz (from `cospeech generate`).",
+        "generated next to ground truth) or from a poses.npz (from `cospeech generate`; SMPL-X rotations are "
+        "drawn through the generic BEAT2 skeleton) or a BEAT2 take .npz. With audio, a video lasts as long as "
+        "its audio (to within one frame).",
     )
     r.add_argument("input", metavar="SAMPLES.h5|poses.npz")
     r.add_argument("--out", required=True, metavar="DIR")
     r.add_argument("--audio", metavar="WAV", help="audio to mux in (poses.npz; overrides a sample's audio)")
-    r.add_argument("--text", action="store_true", help="burn the spoken words in as subtitles")
+    r.add_argument(
+        "--text", action="store_true",
+        help="burn the spoken words in as subtitles (from the samples, --transcript, "
+        "or the TextGrid beside --audio)",
+    )  # fmt: skip
     r.add_argument("--transcript", metavar="TEXTGRID", help="words for a poses.npz (Praat TextGrid)")
     r.add_argument("--intervals", type=int, default=None, metavar="N", help="render the first N intervals")
     r.add_argument("--size", type=int, default=400, help="panel size in pixels (default 400)")
