@@ -203,3 +203,18 @@ def test_demo_command_ends_with_the_report_of_both_pipelines(tmp_path, monkeypat
     assert list(json.loads(r.out)["steps"]) == ["units", "report"]
     html = (tmp_path / "demo2" / "report" / "index.html").read_text()
     assert "cnmf_run" in html and "Co-speech metrics" not in html
+
+
+def test_report_renders_generated_poses(tmp_path):
+    from evalfixtures import FPS, moving_poses
+    from gesturekit.skeleton import PATS
+
+    gen = tmp_path / "runs" / "generated"
+    gen.mkdir(parents=True)
+    np.savez(gen / "poses.npz", poses=moving_poses(20, seed=1), fps=np.float32(FPS),
+             joint_names=np.array(PATS.joints), parents=np.array(PATS.parents))  # fmt: skip
+    index = build_report([tmp_path / "runs"], tmp_path / "rep", render_intervals=1)
+    html = index.read_text()
+    assert "generated" in html and len(re.findall(r"<video ", html)) == 1
+    src = re.search(r'<video [^>]*src="([^"]+)"', html) or re.search(r'<source src="([^"]+)"', html)
+    assert (tmp_path / "rep" / src.group(1)).is_file()

@@ -3,7 +3,8 @@
 A folder given to the report is one *run* when it holds any of: ``metrics.json``,
 ``model.json``, ``config.yaml``, ``history.csv`` / ``metrics.csv``, ``figures/*.png``,
 TensorBoard event files (in it or in ``tb/``, ``tensorboard/``, ``logs/``, ``runs/``), a
-samples file (``*.h5`` with the gesturekit-samples format), ``videos.json`` / ``*.mp4``;
+samples file (``*.h5`` with the gesturekit-samples format), generated poses (``poses.npz``),
+``videos.json`` / ``*.mp4``;
 otherwise its sub-folders are searched (three levels deep) for runs. A samples file may also
 be given directly.
 
@@ -12,7 +13,7 @@ metrics overall and per speaker, evaluated on the fly when no evaluation JSON is
 samples), training curves (:mod:`gesturekit.report.curves`: the CSV logs, else the TensorBoard
 scalars), the run's figures (for gestural-unit runs
 the kinematics/reconstruction, gesture and score figures), and videos with transcripts
-(copied from ``videos.json`` listings, or rendered from the samples).
+(copied from ``videos.json`` listings, or rendered from the samples or ``poses.npz``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ log = logging.getLogger("gesturekit")
 
 RUN_MARKERS = (
     "metrics.json", "model.json", "config.yaml", "history.csv", "metrics.csv", "videos.json", "eval.json",
+    "poses.npz",
 )  # fmt: skip
 TB_FOLDERS = ("tb", "tensorboard", "logs", "runs")
 EVAL_NAMES = ("eval.json", "evaluation.json", "metrics.json")
@@ -299,12 +301,14 @@ def collect_run(path: Path, assets: Assets, render_intervals: int, title: str | 
         # videos already rendered
         for listing in sorted(d.rglob("videos.json")):
             sec.videos += _videos_from_listing(listing, assets, key)
-    if not sec.videos and samples and render_intervals > 0:
+    generated = d / "poses.npz" if path.is_dir() and (d / "poses.npz").is_file() else None
+    source = samples[0] if samples else generated  # what to render when nothing is rendered yet
+    if not sec.videos and source is not None and render_intervals > 0:
         from gesturekit.render.video import render_input
 
         try:
             target = assets.folder(key) / "videos"
-            render_input(samples[0], target, text=True, intervals=render_intervals, overwrite=True)
+            render_input(source, target, text=True, intervals=render_intervals, overwrite=True)
             listing = json.loads((target / "videos.json").read_text())
             for v in listing["videos"]:
                 caption = " / ".join(x for x in (v.get("speaker"), v.get("interval")) if x)
@@ -312,5 +316,5 @@ def collect_run(path: Path, assets: Assets, render_intervals: int, title: str | 
                     {"src": assets.rel(target / v["video"]), "caption": caption, "transcript": v["transcript"]}
                 )
         except Exception as exc:
-            sec.notes.append(f"rendering {samples[0].name} failed: {exc}")
+            sec.notes.append(f"rendering {source.name} failed: {exc}")
     return sec
