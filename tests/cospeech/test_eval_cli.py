@@ -103,3 +103,15 @@ def test_compare_warns_when_fgd_encoders_differ(cli, tmp_path):
     assert "NOT comparable" in r.out and "seed0-aaaa" in r.out and "seed1-bbbb" in r.out
     j = json.loads(cli("cospeech", "compare", tmp_path / "a.json", tmp_path / "b.json", "--json").out)
     assert not j["fgd_comparable"] and j["best"]["fgd"] == ["a"]
+
+
+def test_evaluate_intervals_shorter_than_the_fgd_window(cli, tmp_path):
+    short = make_samples_file(tmp_path, n_intervals=2, frames=20)  # 20 frames < the 32-frame FGD window
+    r = cli("cospeech", "evaluate", short, "--json")
+    assert r.code == 0, r
+    res = json.loads(r.out)
+    assert res["overall"]["fgd"] is None and res["meta"]["fgd_encoder"] is None
+    assert "at least 32 frames" in res["meta"]["fgd_problem"]
+    assert res["overall"]["l1"] > 0 and 0 < res["overall"]["pck"] <= 1  # the rest is still scored
+    text = cli("cospeech", "evaluate", short)
+    assert text.code == 0 and "no FGD" in text.out

@@ -161,12 +161,17 @@ def evaluate_samples(samples: Samples, options: EvalOptions | None = None) -> di
     }
 
     encoder = opt.fgd_encoder
+    fgd_problem = None
     if encoder is None:
         n_gt = sum(len(it.ground_truth) for it in items)
-        encoder = train_fgd_encoder(
-            [it.ground_truth for it in items], joints, roots, opt.fgd_recipe,
-            trained_on=f"ground truth of the evaluated split ({n_gt} frames)",
-        )  # fmt: skip
+        try:
+            encoder = train_fgd_encoder(
+                [it.ground_truth for it in items], joints, roots, opt.fgd_recipe,
+                trained_on=f"ground truth of the evaluated split ({n_gt} frames)",
+            )  # fmt: skip
+        except DataError as exc:  # e.g. every interval shorter than the encoder's window
+            fgd_problem = f"no FGD: {exc}"
+            log.warning("%s", fgd_problem)
     onsets = _load_onsets(items, fps, opt.base_dir)
 
     def block(idx: list[int]) -> dict[str, Any]:
@@ -201,7 +206,7 @@ def evaluate_samples(samples: Samples, options: EvalOptions | None = None) -> di
         out.update(
             cluster_metrics.classification_scores(np.concatenate(pred_lab), np.concatenate(true_lab), n_cls)
         )
-        out["fgd"] = encoder.fgd(gen, gt)
+        out["fgd"] = encoder.fgd(gen, gt) if encoder is not None else float("nan")
         ons = [onsets[i] for i in idx]
         out["beat_consistency"] = _bc(ons, sel, gen, joints)
         out["beat_consistency_gt"] = _bc(ons, sel, gt, joints)
@@ -237,7 +242,8 @@ def evaluate_samples(samples: Samples, options: EvalOptions | None = None) -> di
             "metric_joints": joints.tolist(),
             "normalisation": {spk: s.source for spk, s in stats.items()},
             "cluster_centres": centre_src,
-            "fgd_encoder": encoder.describe(),
+            "fgd_encoder": encoder.describe() if encoder is not None else None,
+            **({"fgd_problem": fgd_problem} if fgd_problem else {}),
             "beat_consistency_scale": "x1 (not multiplied by 10)",
             "w1_units": f"{samples.units or 'data units'} per frame (per-frame mean over metric joints)",
             "jerk_units": f"{samples.units or 'data units'} per second^3",

@@ -118,7 +118,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(res)
         return 0
-    enc = res["meta"]["fgd_encoder"]["name"]
+    enc = (res["meta"]["fgd_encoder"] or {}).get("name") or res["meta"].get("fgd_problem", "none")
     blocks = [("overall", res["overall"])] + list(res["per_speaker"].items())
     width = max(len(b) for b, _ in blocks)
     print(f"{'':<{width}}  " + "  ".join(f"{k:>16}" for k in _HEADLINE))
