@@ -256,3 +256,14 @@ def test_evaluate_rejects_bad_samples(tmp_path):
         evaluate_samples(Samples([SampleItem("a", "x", nan, g)], FPS, PATS))
     with pytest.raises(DataError, match="no ground truth"):
         evaluate_samples(Samples([SampleItem("a", "x", g)], FPS, PATS))
+
+
+def test_degenerate_splits_give_null_not_nonsense():
+    one = [moving_poses(1, seed=0).astype(np.float64)]
+    assert np.isnan(pose_metrics.fid(one, one, J, None))  # no covariance from one frame
+    stats = pose_metrics.PoseStats.fit(one)
+    assert np.all(stats.std == 1.0)  # nothing moves: compared in data units
+    s = Samples([SampleItem("a", "x", one[0] + 2.0, one[0])], FPS, PATS)
+    res = evaluate_samples(s, EvalOptions(fgd_recipe=SMALL))["overall"]
+    assert res["l1"] == pytest.approx(2.0) and res["fid"] is None and res["fgd"] is None
+    assert res["w1_vel"] is None and res["jerk"] is None

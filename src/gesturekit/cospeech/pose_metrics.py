@@ -56,7 +56,11 @@ def root_joints(skeleton: Skeleton) -> np.ndarray:
 
 @dataclass
 class PoseStats:
-    """Per-coordinate mean and standard deviation ``(J, D)`` for z-normalisation and the mean pose."""
+    """Per-coordinate mean and standard deviation ``(J, D)`` for z-normalisation and the mean pose.
+
+    A coordinate that never moves in the data it is fitted on (e.g. the root) keeps std 1: it is
+    compared in data units instead of being blown up by a tiny divisor.
+    """
 
     mean: np.ndarray
     std: np.ndarray
@@ -66,7 +70,7 @@ class PoseStats:
     def fit(cls, sequences: Sequence[np.ndarray], source: str = "ground truth of the split") -> PoseStats:
         x = np.concatenate([np.asarray(s, dtype=np.float64) for s in sequences], axis=0)
         std = x.std(axis=0)
-        return cls(x.mean(axis=0), np.where(std > 0, std, 1e-8), source)
+        return cls(x.mean(axis=0), np.where(std > 1e-12, std, 1.0), source)
 
     def normalise(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, dtype=np.float64) - self.mean) / self.std
@@ -134,8 +138,11 @@ def pck(
 def fid(
     gen: Sequence[np.ndarray], gt: Sequence[np.ndarray], joints: np.ndarray, stats: PoseStats | None
 ) -> float:
-    """Fréchet distance of frame-level Gaussians of the (z-normalised) metric-joint pose vectors."""
+    """Fréchet distance of frame-level Gaussians of the (z-normalised) metric-joint pose vectors
+    (NaN with fewer than 2 frames on either side: no covariance)."""
     g, r = _cat(gen), _cat(gt)
+    if len(g) < 2 or len(r) < 2:
+        return float("nan")
     if stats is not None:
         g, r = stats.normalise(g), stats.normalise(r)
     n = len(g)
