@@ -129,7 +129,9 @@ def draw(curves: Curves, out: str | Path, title: str = "", max_panels: int = 12)
         nrow, ncol, figsize=(3.2 * ncol, 2.3 * nrow + (0.3 if title else 0)), squeeze=False
     )
     for ax, (name, lines) in zip(axes.ravel(), panels, strict=False):
-        for label, (xs, ys) in sorted(lines.items()):
+        order = sorted(lines, key=lambda k: (SPLITS.index(k) if k in SPLITS else len(SPLITS), k))
+        for label in order:
+            xs, ys = lines[label]
             ax.plot(xs, ys, marker="o", ms=2, lw=1, label=label or None)
         if any(label for label in lines):
             ax.legend(fontsize=7)
