@@ -46,7 +46,8 @@ class HeadlessPage:
         # is fd 3) would keep its close-on-exec flag, and Chromium would find no fd 3.
         cmd_r, evt_w = (_above(fd, 10) for fd in (cmd_r, evt_w))
         args = [
-            exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+            exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--remote-debugging-pipe",
             "--no-first-run", "--no-default-browser-check", "--mute-audio",
             "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={self._profile.name}",
             "about:blank",
