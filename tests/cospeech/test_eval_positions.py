@@ -87,3 +87,17 @@ def test_rendering_generated_rotations_draws_their_positions(beat2_rotations, tm
     s = load_motion(_write(tmp_path / "s.h5", [beat2_rotations], [beat2_rotations], MODEL_SKELETON, "rad", "x"))
     assert s.skeleton is BEAT2
     np.testing.assert_allclose(s.clips[0].ground_truth, to_positions(beat2_rotations.astype(np.float32)))
+
+
+def test_an_fgd_encoder_of_another_skeleton_is_refused(beat2_rotations, beat2_dir, tmp_path):
+    from evalfixtures import moving_poses
+    from gesturekit.cospeech.fgd import train_fgd_encoder
+    from gesturekit.cospeech.pose_metrics import metric_joints, root_joints
+    from gesturekit.errors import DataError
+    from gesturekit.skeleton import PATS
+
+    pats_enc = train_fgd_encoder([moving_poses(60)], metric_joints(PATS), root_joints(PATS), SMALL)
+    gt = [beat2_rotations[:120]]
+    rot = _write(tmp_path / "rot.h5", gt, gt, MODEL_SKELETON, "rad", beat2_dir / "2_scott_0_1_1.wav")
+    with pytest.raises(DataError, match="train an encoder on this skeleton"):
+        evaluate_file(rot, EvalOptions(fgd_encoder=pats_enc))

@@ -162,6 +162,17 @@ def evaluate_samples(samples: Samples, options: EvalOptions | None = None) -> di
 
     encoder = opt.fgd_encoder
     fgd_problem = None
+    if encoder is not None:
+        dims = items[0].generated.shape[-1]
+        same = (
+            np.array_equal(np.asarray(encoder.joints), joints) and encoder.mean.shape[0] == len(joints) * dims
+        )
+        if not same:
+            raise DataError(
+                f"FGD encoder {encoder.name} reads {encoder.mean.shape[0]} values per frame "
+                f"({len(encoder.joints)} joints); these samples have {len(joints)} metric joints x {dims} "
+                f"(skeleton {sk.name!r}): train an encoder on this skeleton (cospeech fgd-train)"
+            )
     if encoder is None:
         n_gt = sum(len(it.ground_truth) for it in items)
         try:
