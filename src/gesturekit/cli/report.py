@@ -11,8 +11,8 @@ def register(sub: Any) -> None:
         "report",
         help="static HTML report of runs and samples (tables, curves, figures, videos)",
         description="Collect gestural-unit runs, co-speech runs and samples folders (searched three levels "
-        "deep) into REPORT_DIR/index.html: metric tables, training curves from CSV logs, the runs' figures, "
-        "and skeleton videos with transcripts. Opens from file:// with no server and no network.",
+        "deep) into REPORT_DIR/index.html: metric tables, training curves (CSV or TensorBoard logs), the "
+        "runs' figures, and skeleton videos with transcripts. Opens from file:// with no server or network.",
     )
     p.add_argument("inputs", nargs="+", metavar="RUN_OR_SAMPLE_DIR")
     p.add_argument("--out", required=True, metavar="REPORT_DIR")
