@@ -29,7 +29,8 @@ class PoseFormat:
     ``kind="pats"``: ``P = 2 * len(model_joints)``: x of the model joints then y (the reference's
     layout, joints 7, 8, 9 dropped); :meth:`to_joints` re-inserts the dropped joints at their
     parent (nose/eyes at the neck) and gives ``(T, 52, 2)``. ``kind="vector"``: ``P = J * dims``
-    joint-major.
+    joint-major. ``kind="smplx6d"``: ``P = J * 6`` rotations (6-D), :meth:`to_joints` gives
+    axis-angle ``(T, J, 3)``.
     """
 
     kind: str
@@ -63,7 +64,12 @@ class PoseFormat:
                 if j not in self.model_joints and self.parents[j] >= 0:
                     out[:, j] = out[:, self.parents[j]]
             return out
-        return pose.reshape(pose.shape[0], len(self.joint_names), self.dims)
+        out = pose.reshape(pose.shape[0], len(self.joint_names), self.dims)
+        if self.kind == "smplx6d":
+            from gesturekit.cospeech.beat2_clips import rot6d_to_axis_angle
+
+            return rot6d_to_axis_angle(out)
+        return out
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "joint_names": self.joint_names, "parents": self.parents,

@@ -68,6 +68,7 @@ class CCNCEGenerator(nn.Module):
         moco_momentum: float = 0.99,
         moco_temperature: float = 0.1,
         patch_temperature: float = 0.07,
+        window: int = 64,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -98,17 +99,17 @@ class CCNCEGenerator(nn.Module):
             self.unet_k = copy.deepcopy(self.unet)
             for p in self.unet_k.parameters():
                 p.requires_grad_(False)
-            self.queue = MoCoQueue(moco_queue, 64, d)
+            self.queue = MoCoQueue(moco_queue, window, d)
             self.moco_m, self.moco_t = moco_momentum, moco_temperature
         if contrastive == "patchwise":
             self.pre = nn.Conv1d(d, d, 1)
-            self.patch_mlps = nn.ModuleList(
-                [
-                    nn.Sequential(*[ConvNormRelu(d, d, downsample=True) for _ in range(3)], nn.Flatten(), nn.Linear(d, d))
-                    for _ in range(3)
-                ]
-            )  # fmt: skip
+            self.patch_mlps = nn.ModuleList([self._patch_mlp(d) for _ in range(3)])
             self.patch_t = patch_temperature
+
+    @staticmethod
+    def _patch_mlp(d: int) -> nn.Module:
+        convs = [ConvNormRelu(d, d, downsample=True) for _ in range(3)]
+        return nn.Sequential(*convs, nn.Flatten(), nn.Linear(d, d))
 
     # -- pieces -------------------------------------------------------------------------------
     def curriculum_threshold(self) -> float:
