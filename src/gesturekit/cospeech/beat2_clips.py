@@ -20,7 +20,8 @@ from gesturekit.errors import DataError, FormatError
 from gesturekit.io.audio import read_audio
 
 SMPLX_JOINTS = [
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+    "right_ankle",
     "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head", "left_shoulder",
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "jaw", "left_eye", "right_eye",
     *[f"left_{f}{i}" for f in ("index", "middle", "pinky", "ring", "thumb") for i in (1, 2, 3)],
@@ -88,8 +89,14 @@ def read_take(npz: Path, fps: float = 15.0) -> tuple[np.ndarray, np.ndarray, np.
     return pose, audio_at_frames(audio, n, fps), words_at_frames(words, n, fps, TEXT_DIM)
 
 
-def load_beat2_corpus(root: Path, speaker: str | None = None, *, holdout: float = 0.2, dev_fraction: float = 0.1,
-                      fps: float = 15.0) -> Corpus:  # fmt: skip
+def load_beat2_corpus(
+    root: Path,
+    speaker: str | None = None,
+    *,
+    holdout: float = 0.2,
+    dev_fraction: float = 0.1,
+    fps: float = 15.0,
+) -> Corpus:
     takes = sorted(p for p in root.glob("*.npz") if p.with_suffix(".wav").exists())
     if speaker:
         takes = [p for p in takes if speaker in p.stem.split("_")]

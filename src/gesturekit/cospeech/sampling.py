@@ -97,9 +97,11 @@ def generate_file(
     poses = pipe(audio, words)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "poses.npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, poses=poses.astype(np.float32), fps=np.float32(pipe.fps),
-                 joint_names=np.array(pipe.joint_names), parents=np.array(pipe.parents, dtype=np.int64))  # fmt: skip
-    atomic_write_json(out / "poses.json", {"fps": pipe.fps, "joint_names": pipe.joint_names, "parents": pipe.parents,
-                                           "poses": np.round(poses, 4).tolist()})  # fmt: skip
+        np.savez(
+            f, poses=poses.astype(np.float32), fps=np.float32(pipe.fps),
+            joint_names=np.array(pipe.joint_names), parents=np.array(pipe.parents, dtype=np.int64),
+        )  # fmt: skip
+    record = {"fps": pipe.fps, "joint_names": pipe.joint_names, "parents": pipe.parents}
+    atomic_write_json(out / "poses.json", {**record, "poses": np.round(poses, 4).tolist()})
     return {"out": str(out / "poses.npz"), "frames": int(poses.shape[0]), "joints": int(poses.shape[1]),
             "dims": int(poses.shape[2]), "fps": pipe.fps, "seconds": poses.shape[0] / pipe.fps}  # fmt: skip
