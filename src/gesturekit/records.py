@@ -134,3 +134,58 @@ class EMARecording:
             raise KeyError(f"{self.path}: unknown channel(s) {missing}; this recording has {self.channels}")
         idx = [self.channels.index(c) for c in channels]
         return replace(self, data=self.data[:, idx], channels=list(channels))
+
+
+@dataclass
+class CoSpeechClip:
+    """One co-speech interval (a PATS interval or a BEAT2 take), whatever the dataset.
+
+    ``streams`` maps a PATS-style key to a float32/int array whose first axis is time at
+    ``rates[key]`` frames per second:
+
+    - PATS: ``pose/data``, ``pose/normalize``, ``pose/confidence`` ``(T, 104)`` at 15 fps
+      (x of 52 joints then y, pixels relative to the neck); ``audio/log_mel_400`` ``(Ta, 64)`` at
+      100 fps; ``audio/log_mel_512`` ``(Tb, 128)``; ``audio/silence`` ``(T,)`` 0/1 at 15 fps (1 =
+      silent); ``text/bert`` ``(T, 768)``, ``text/w2v`` ``(T, 300)``, ``text/tokens`` ``(T,)`` int64
+      BERT WordPiece ids, all repeated per pose frame at 15 fps.
+    - BEAT2: ``pose/axis_angle`` ``(T, 165)`` (55 SMPL-X joints x 3), ``pose/rot6d`` ``(T, 330)``
+      (55 joints x the 6-D continuous rotation: the first two columns of each rotation matrix,
+      ``[r00, r10, r20, r01, r11, r21]``), ``pose/trans`` ``(T, 3)`` metres, ``face/expressions``
+      ``(T, 100)``, all at 30 fps; audio features when computed.
+
+    ``pose_key`` names the stream a model predicts by default (``pose/normalize`` for PATS,
+    ``pose/rot6d`` for BEAT2) and ``skeleton`` the :data:`gesturekit.skeleton.SKELETONS` entry used
+    to draw it. ``words`` is the word tier in seconds (PATS ``text/meta`` frames / 15).
+    ``split`` is ``train``, ``dev``, ``test`` or ``None``.
+    """
+
+    name: str
+    speaker: str
+    dataset: str
+    streams: dict[str, np.ndarray]
+    rates: dict[str, float]
+    pose_key: str
+    skeleton: str
+    split: str | None = None
+    audio: Audio | None = None
+    words: SegmentTier | None = None
+    phones: SegmentTier | None = None
+    path: Path | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def pose(self) -> np.ndarray:
+        """The default pose stream ``(T, D)``."""
+        return self.streams[self.pose_key]
+
+    @property
+    def pose_rate_hz(self) -> float:
+        return float(self.rates[self.pose_key])
+
+    @property
+    def frames(self) -> int:
+        return int(self.pose.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.pose_rate_hz
