@@ -176,19 +176,30 @@ def read_clip_folder(root: Path, speaker: str | None = None) -> Corpus:
 def load_corpus(
     path: str | Path, speaker: str | None = None, *, holdout: float = 0.2, fps: float = 15.0
 ) -> Corpus:
-    """Read the clips under ``path``: a feature-clip folder or a BEAT2 folder (``*.npz`` + ``*.wav``)."""
+    """Read the clips under ``path``: a feature-clip folder, a packed store, a PATS data folder, or
+    a BEAT2 folder (``*.npz`` + ``*.wav``; split in time by ``holdout``)."""
     root = Path(path)
     if not root.exists():
         raise DataError("data path not found", path=root)
     if (root / "corpus.json").exists():
         return read_clip_folder(root, speaker)
+    if (root / "store.json").exists():
+        from gesturekit.cospeech.store_clips import load_store_corpus
+
+        return load_store_corpus(root, speaker, fps)
+    from gesturekit.io.pats import is_pats_root
+
+    if is_pats_root(root):
+        from gesturekit.cospeech.store_clips import load_pats_corpus
+
+        return load_pats_corpus(root, speaker, fps)
     if root.is_dir() and any(root.glob("*.npz")) and any(root.glob("*.wav")):
         from gesturekit.cospeech.beat2_clips import load_beat2_corpus
 
         return load_beat2_corpus(root, speaker, holdout=holdout, fps=fps)
     raise DataError(
-        "not a feature-clip folder (corpus.json) or a BEAT2 folder (npz + wav takes); "
-        "PATS roots and packed stores need the co-speech data module", path=root,
+        "not a feature-clip folder (corpus.json), a packed store (store.json), a PATS data folder "
+        "or a BEAT2 folder (npz + wav takes)", path=root,
     )  # fmt: skip
 
 
