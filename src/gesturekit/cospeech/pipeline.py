@@ -94,9 +94,8 @@ class GesturePipeline:
         audio = np.asarray(audio, dtype=np.float32)
         text = np.asarray(text, dtype=np.float32)
         if audio.ndim != 2 or text.ndim != 2 or len(audio) != len(text) or len(audio) == 0:
-            raise DataError(
-                f"features must be (frames, F) and (frames, D) with equal frames, got {audio.shape}, {text.shape}"
-            )
+            shapes = f"{audio.shape}, {text.shape}"
+            raise DataError(f"features must be (frames, F) and (frames, D) with equal frames, got {shapes}")
         if text.shape[1] != self.text_dim:
             raise DataError(f"the model expects {self.text_dim}-d word features, got {text.shape[1]}")
         a = self.audio_norm.transform(audio)

@@ -37,8 +37,14 @@ def _token_vectors(ids: np.ndarray) -> np.ndarray:
     return np.stack([table[int(i)] for i in ids]).astype(np.float32)
 
 
-def clip_from_streams(name: str, speaker: str, split: str, streams: dict[str, np.ndarray], rates: dict[str, float],
-                      fps: float = 15.0) -> tuple[FeatureClip, PoseFormat]:  # fmt: skip
+def clip_from_streams(
+    name: str,
+    speaker: str,
+    split: str,
+    streams: dict[str, np.ndarray],
+    rates: dict[str, float],
+    fps: float = 15.0,
+) -> tuple[FeatureClip, PoseFormat]:
     if "pose/normalize" in streams:
         key, fmt = "pose/normalize", PATS_FORMAT
     elif "pose/rot6d" in streams:
