@@ -258,7 +258,7 @@ class MoCoQueue(nn.Module):
     def loss(self, q: torch.Tensor, k: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
         """Per frame: positive ``q_t.k_t``, negatives ``q_t`` against the queue's frame t; CE, target 0."""
         pos = (q * k).sum(-1, keepdim=True)  # (B, T, 1)
-        neg = torch.einsum("btc,ktc->btk", q, self.queue.to(q.dtype))
+        neg = torch.einsum("btc,ktc->btk", q, self.queue.to(q.dtype, copy=True))
         logits = torch.cat([pos, neg], -1) / temperature
         return F.cross_entropy(logits.flatten(0, 1), logits.new_zeros(logits.shape[0] * logits.shape[1]).long())
 
