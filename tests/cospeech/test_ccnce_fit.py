@@ -104,8 +104,9 @@ def test_windows_are_stitched_without_seams():
 
 def test_cli_fit_sample_generate(cli, tmp_path, clip_dir, beat2_dir):
     run = tmp_path / "run"
-    r = cli("cospeech", "fit", "--data", clip_dir, "--model", "mix", "--epochs", "1", "--num-iters", "1",
-            "--set", "window=32", "--set", "batch_size=4", "--set", "num_clusters=3", "--set", "model_options.d=16",
+    sets = ["window=32", "batch_size=4", "num_clusters=3", "model_options.d=16"]
+    opts = [x for s in sets for x in ("--set", s)]
+    r = cli("cospeech", "fit", "--data", clip_dir, "--model", "mix", "--epochs", "1", "--num-iters", "1", *opts,
             "--threads", "1", "--out", run)  # fmt: skip
     assert r.code == 0, r
     assert json.loads(r.out)["epochs"] == 1
@@ -116,9 +117,10 @@ def test_cli_fit_sample_generate(cli, tmp_path, clip_dir, beat2_dir):
     assert r.code == 0, r
     s = read_samples(tmp_path / "s.h5")
     assert len(s.items) == 1 and s.items[0].generated.shape == s.items[0].ground_truth.shape == (64, 52, 2)
-    r = cli("cospeech", "sample", run, "--data", clip_dir, "--layout", "reference", "--out", tmp_path / "ref")
+    ref = tmp_path / "ref"
+    r = cli("cospeech", "sample", run, "--data", clip_dir, "--layout", "reference", "--out", ref)
     assert r.code == 0, r
-    files = list((tmp_path / "ref" / "keypoints" / "test").rglob("*.h5"))
+    files = list((ref / "keypoints" / "test").rglob("*.h5"))
     with h5py.File(files[0]) as f:
         arr = f["pose/normalize"][()]
     assert arr.shape == (64, 2, 52) and np.all(arr[:, :, 0] == 0)

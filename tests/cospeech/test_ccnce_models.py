@@ -16,8 +16,12 @@ B, T, F, D, P, K = 3, 64, 64, 12, 10, 4
 
 def _batch():
     g = torch.Generator().manual_seed(0)
-    return (torch.randn(B, T, F, generator=g), torch.randn(B, T, D, generator=g), torch.randn(B, T, P, generator=g),
-            torch.randint(0, K, (B, T), generator=g))  # fmt: skip
+    audio, text, pose = (
+        torch.randn(B, T, F, generator=g),
+        torch.randn(B, T, D, generator=g),
+        torch.randn(B, T, P),
+    )
+    return audio, text, pose, torch.randint(0, K, (B, T), generator=g)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -2,9 +2,9 @@
 
 ``pipe = GesturePipeline.load(run_dir); poses = pipe(audio, words)`` returns ``(frames, joints,
 dims)`` at ``pipe.fps``. Inside: features at pose rate (``speech_inputs``), the training
-normalisation, overlapping windows (hop = half a window) run as one batch, and the window
-outputs blended with triangular weights, so that neighbouring windows cross-fade instead of
-meeting at a seam.
+normalisation, overlapping windows run as one batch, and the window
+outputs cross-faded linearly over the overlap (a quarter window), so that neighbouring windows
+blend instead of meeting at a seam.
 """
 
 from __future__ import annotations
@@ -24,22 +24,24 @@ from gesturekit.features.normalize import Normalizer
 from gesturekit.records import Audio, Segment
 
 
-def blend_weights(length: int) -> np.ndarray:
-    """Triangular cross-fade weights of one window (never exactly 0)."""
+def blend_weights(length: int, overlap: int) -> np.ndarray:
+    """Cross-fade weights of one window: linear ramps over ``overlap`` frames at each end, 1 between."""
     t = np.arange(length) + 0.5
-    return np.minimum(t, length - t) / (length / 2)
+    return np.minimum(1.0, np.minimum(t, length - t) / max(overlap, 1))
 
 
 @torch.no_grad()
 def run_windows(model: nn.Module, audio: np.ndarray, text: np.ndarray, window: int, device: torch.device,
-                batch: int = 64) -> np.ndarray:  # fmt: skip
+                batch: int = 64, overlap: int | None = None) -> np.ndarray:  # fmt: skip
     """``(N, F)``, ``(N, D)`` normalised features -> ``(N, P)`` model output, windows cross-faded.
 
-    Windows of ``window`` frames start every ``window // 2`` frames; the sequence is padded at
-    the end by repeating its last frame, so any ``N >= 1`` works.
+    Windows of ``window`` frames overlap by ``overlap`` frames (default a quarter window), where
+    the outputs cross-fade linearly; the sequence is padded at the end by repeating its last
+    frame, so any ``N >= 1`` works.
     """
     n = len(audio)
-    hop = max(1, window // 2)
+    overlap = window // 4 if overlap is None else overlap
+    hop = max(1, window - overlap)
     n_win = max(1, -(-(n - window) // hop) + 1) if n > window else 1
     total = (n_win - 1) * hop + window
     pad = total - n
@@ -53,7 +55,7 @@ def run_windows(model: nn.Module, audio: np.ndarray, text: np.ndarray, window: i
         out = model(torch.as_tensor(a[sel], device=device), torch.as_tensor(t[sel], device=device))[0]
         outs.append(out.float().cpu().numpy())
     out = np.concatenate(outs)
-    w = blend_weights(window)
+    w = blend_weights(window, overlap)
     acc = np.zeros((total, out.shape[-1]))
     norm = np.zeros((total, 1))
     np.add.at(acc, idx.ravel(), (out * w[None, :, None]).reshape(-1, out.shape[-1]))
