@@ -96,6 +96,11 @@ class EMARecording:
     phones: SegmentTier | None = None
     prompt: str | None = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # Appended for the EMA readers: the speaker's (mean, std) per channel name that undo a
+    # z-scored recording (kept by name so `select` stays consistent); and every repair a reader
+    # made (NaN interpolation, trimming to the audio), so nothing changes silently.
+    ema_stats: dict[str, tuple[float, float]] | None = None
+    repairs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -134,6 +139,21 @@ class EMARecording:
             raise KeyError(f"{self.path}: unknown channel(s) {missing}; this recording has {self.channels}")
         idx = [self.channels.index(c) for c in channels]
         return replace(self, data=self.data[:, idx], channels=list(channels))
+
+    def destandardized(self, units: str = "mm") -> EMARecording:
+        """Undo the z-scoring with :attr:`ema_stats` (``x * std + mean``) -> a copy in ``units``."""
+        from gesturekit.errors import DataError
+
+        if self.units != "z":
+            raise DataError(f"recording is in '{self.units}', not z-scored", self.path)
+        if not self.ema_stats:
+            raise DataError("no ema.stats were found to undo the z-scoring", self.path)
+        missing = [c for c in self.channels if c not in self.ema_stats]
+        if missing:
+            raise DataError(f"ema.stats has no statistics for channel(s) {missing}", self.path)
+        stats = np.array([self.ema_stats[c] for c in self.channels], dtype=np.float64)
+        data = self.data.astype(np.float64) * stats[:, 1] + stats[:, 0]
+        return replace(self, data=data.astype(np.float32), units=units, ema_stats=None)
 
 
 @dataclass
