@@ -45,9 +45,18 @@ log = logging.getLogger("gesturekit")
 
 @dataclass
 class ModelOptions:
-    """Generator options (see :class:`~gesturekit.cospeech.models.generators.CCNCEGenerator`)."""
+    """Generator options (see :class:`~gesturekit.cospeech.models.generators.CCNCEGenerator`).
 
-    d: int = 256
+    The defaults are gesturekit's fast form of the paper's model: a 1-D audio encoder,
+    128 latent channels, 2-layer cluster classifier, 2-layer cluster decoders of 64 channels
+    (the reference: 2-D audio encoder, 256, 6, 4 x 256; ``configs/ccnce_fullwidth.yaml``).
+    """
+
+    d: int = 128
+    audio_encoder: str = "conv1d"
+    classifier_layers: int = 2
+    decoder_layers: int = 2
+    decoder_width: int = 64
     text_mode: str = "features"
     use_text: bool = True
     curriculum: bool = True

@@ -7,7 +7,7 @@ frame over channels unless said otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -133,8 +133,12 @@ def ccnce_loss_corrected(
 
 @dataclass
 class _Cluster:
-    poses: list[torch.Tensor] = field(default_factory=list)  # each (T, P)
-    keys: list[torch.Tensor] = field(default_factory=list)  # each (T, C): stored latents
+    poses: torch.Tensor  # (n, T, P) member pose windows, the newest last
+    keys: torch.Tensor  # (n, T, C) stored latents
+
+    def add(self, poses: torch.Tensor, keys: torch.Tensor, memory: int) -> None:
+        self.poses = torch.cat([self.poses, poses])[-memory:]
+        self.keys = torch.cat([self.keys, keys])[-memory:]
 
 
 class ClusteredContrast:
@@ -210,7 +214,7 @@ class ClusteredContrast:
         losses = []
         if self.clusters and batch_clusters:
             n_keys = [len(c.keys) for c in self.clusters]
-            flat = torch.stack([k for c in self.clusters for k in c.keys])
+            flat = torch.cat([c.keys for c in self.clusters])
             if self.keys == "reencode":
                 with torch.no_grad():
                     flat = encode(flat)
@@ -230,16 +234,14 @@ class ClusteredContrast:
                 neg = torch.cat([p for j, p in enumerate(per_cluster) if j != k])
                 fn = ccnce_loss_reference if self.form == "reference" else ccnce_loss_corrected
                 losses.append(fn(z[idx], pos.to(z.dtype), neg.to(z.dtype), self.temperature))
-                c = self.clusters[k]
-                c.poses = (c.poses + list(pose[idx]))[-self.memory :]
-                c.keys = (c.keys + list(stored[idx]))[-self.memory :]
+                self.clusters[k].add(pose[idx], stored[idx], self.memory)
             else:
                 new.append(members)
         for members in new:
             if len(self.clusters) >= self.max_clusters:
                 break
             idx = torch.as_tensor(members, device=z.device)
-            self.clusters.append(_Cluster(list(pose[idx])[-self.memory :], list(stored[idx])[-self.memory :]))
+            self.clusters.append(_Cluster(pose[idx][-self.memory :], stored[idx][-self.memory :]))
         self.last_matched = len(losses)
         return torch.stack(losses).mean() if losses else z.new_zeros(())
 

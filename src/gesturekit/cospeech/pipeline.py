@@ -2,9 +2,13 @@
 
 ``pipe = GesturePipeline.load(run_dir); poses = pipe(audio, words)`` returns ``(frames, joints,
 dims)`` at ``pipe.fps``. Inside: features at pose rate (``speech_inputs``), the training
-normalisation, overlapping windows run as one batch, and the window
-outputs cross-faded linearly over the overlap (a quarter window), so that neighbouring windows
-blend instead of meeting at a seam.
+normalisation, then one of two ways to cover any length without seams:
+
+- ``stitch="sequence"`` (default): the whole recording (padded to a multiple of the training
+  window) in one forward pass; the convolutions and the U-Net see across window boundaries, the
+  fusion attention runs within window-sized blocks as in training (:func:`run_sequence`).
+- ``stitch="crossfade"``: overlapping windows run as one batch, their outputs cross-faded
+  linearly over the overlap (a quarter window) (:func:`run_windows`).
 """
 
 from __future__ import annotations
@@ -63,11 +67,39 @@ def run_windows(model: nn.Module, audio: np.ndarray, text: np.ndarray, window: i
     return (acc / norm)[:n].astype(np.float32)
 
 
+@torch.no_grad()
+def run_sequence(
+    model: nn.Module, audio: np.ndarray, text: np.ndarray, window: int, device: torch.device
+) -> np.ndarray:
+    """``(N, F)``, ``(N, D)`` normalised features -> ``(N, P)``: one forward over the whole sequence,
+    padded at the end (last frame repeated) to a multiple of ``window``."""
+    n = len(audio)
+    total = max(1, -(-n // window)) * window
+    pad = total - n
+    a = np.concatenate([audio, np.repeat(audio[-1:], pad, 0)]) if pad else audio
+    t = np.concatenate([text, np.repeat(text[-1:], pad, 0)]) if pad else text
+    model.eval()
+    with torch.inference_mode():
+        out = model(torch.as_tensor(a[None], device=device), torch.as_tensor(t[None], device=device))[0]
+    return out[0, :n].float().cpu().numpy()
+
+
+STITCH = ("sequence", "crossfade")
+
+
 class GesturePipeline:
     """A trained generator with its normalisers and pose format."""
 
-    def __init__(self, model: nn.Module, meta: dict[str, Any], device: torch.device | str = "cpu") -> None:
-        self.model, self.meta = model, meta
+    def __init__(
+        self,
+        model: nn.Module,
+        meta: dict[str, Any],
+        device: torch.device | str = "cpu",
+        stitch: str = "sequence",
+    ) -> None:
+        if stitch not in STITCH:
+            raise DataError(f"stitch must be one of {list(STITCH)}, got {stitch!r}")
+        self.model, self.meta, self.stitch = model, meta, stitch
         self.device = torch.device(device)
         self.pose_norm = Normalizer.from_dict(meta["pose_norm"])
         self.audio_norm = Normalizer.from_dict(meta["audio_norm"])
@@ -77,11 +109,11 @@ class GesturePipeline:
         self.text_dim = int(meta["kwargs"].get("text_dim", 0))
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> GesturePipeline:
+    def load(cls, path: str | Path, device: str = "cpu", stitch: str = "sequence") -> GesturePipeline:
         from gesturekit.cospeech.fit import load_model
 
         model, meta = load_model(path, device)
-        return cls(model, meta, device)
+        return cls(model, meta, device, stitch)
 
     @property
     def joint_names(self) -> list[str]:
@@ -101,7 +133,8 @@ class GesturePipeline:
         if text.shape[1] != self.text_dim:
             raise DataError(f"the model expects {self.text_dim}-d word features, got {text.shape[1]}")
         a = self.audio_norm.transform(audio)
-        out = run_windows(self.model, a, text, self.window, self.device)
+        run = run_sequence if self.stitch == "sequence" else run_windows
+        out = run(self.model, a, text, self.window, self.device)
         return self.pose_format.to_joints(self.pose_norm.inverse_transform(out))
 
     def features(self, audio: Audio, words: Sequence[Segment] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,7 @@
 """Model inputs from a waveform and a word list: log-mel at pose rate and frame-aligned word vectors.
 
-The log-mel follows PATS's ``audio/log_mel_400`` recipe (16 kHz; |STFT| with n_fft 512, window
-400, hop 160, no centring; 64 mel bands 125-7500 Hz, power 1, no norm; zeros -> 1e-6; natural
-log; 100 frames/s), taken at the pose frame times (nearest 10 ms frame). Word features
+The log-mel is PATS's ``audio/log_mel_400`` (:func:`gesturekit.features.audio.log_mel_400`, 100
+frames/s), taken at the pose frame times (nearest 10 ms frame). Word features
 ``"hash"``: a fixed pseudo-random unit vector per lower-cased word (no model needed; the
 stand-in used until contextual embeddings are plugged in), zeros where no word is spoken.
 """
@@ -22,18 +21,14 @@ HOP = 160
 
 
 def log_mel_400(samples: np.ndarray, rate: int) -> np.ndarray:
-    """``(n,)`` waveform -> ``(frames, 64)`` log-mel at 100 frames per second."""
-    import librosa
+    """``(n,)`` waveform -> ``(frames, 64)`` log-mel at 100 frames per second (PATS recipe)."""
+    from gesturekit.features.audio import log_mel_400 as _lm
 
     y = np.asarray(samples, dtype=np.float32)
-    if rate != SR:
-        y = librosa.resample(y, orig_sr=rate, target_sr=SR)
-    if len(y) < 512:
-        y = np.pad(y, (0, 512 - len(y)))
-    spec = np.abs(librosa.stft(y, n_fft=512, hop_length=HOP, win_length=400, center=False))
-    mel = librosa.feature.melspectrogram(S=spec, sr=SR, n_mels=64, fmin=125, fmax=7500, power=1.0, norm=None)
-    mel[mel == 0] = 1e-6
-    return np.log(mel).T.astype(np.float32)
+    need = int(np.ceil(512 * rate / SR)) + 1  # at least one STFT frame after resampling
+    if len(y) < need:
+        y = np.pad(y, (0, need - len(y)))
+    return _lm(y, rate)
 
 
 def audio_at_frames(audio: Audio, n_frames: int, fps: float) -> np.ndarray:

@@ -70,13 +70,20 @@ class CCNCEGenerator(nn.Module):
         patch_temperature: float = 0.07,
         window: int = 64,
         seed: int = 0,
+        audio_encoder: str = "conv2d",
+        audio_dim: int = 64,
+        classifier_layers: int = 6,
+        decoder_layers: int = 4,
+        decoder_width: int = 0,
     ) -> None:
         super().__init__()
         if contrastive not in CONTRASTIVE:
             raise ConfigError(f"contrastive must be one of {list(CONTRASTIVE)}, got {contrastive!r}")
-        self.pose_dim, self.num_clusters, self.d = pose_dim, num_clusters, d
+        self.pose_dim, self.num_clusters, self.d, self.window = pose_dim, num_clusters, d, window
         self.contrastive = contrastive
-        self.speech = SpeechTextEncoder(text_dim, d, text_mode, use_text, fusion_ff, 2, dropout, freq_pool)
+        self.speech = SpeechTextEncoder(
+            text_dim, d, text_mode, use_text, fusion_ff, 2, dropout, freq_pool, audio_encoder, audio_dim
+        )
         self.curriculum = curriculum and contrastive != "none"
         self.pose_encoder = (
             PoseEncoder(pose_dim, d, dropout) if self.curriculum or contrastive == "patchwise" else None
@@ -86,8 +93,8 @@ class CCNCEGenerator(nn.Module):
         self.noise = noise
         self.unet_bypass_epochs = unet_bypass_epochs
         self.unet = UNet1D(d, 5, dropout)
-        self.classifier = ClusterClassifier(d, num_clusters, dropout)
-        self.decoder = MixtureDecoder(d, pose_dim, num_clusters, dropout)
+        self.classifier = ClusterClassifier(d, num_clusters, dropout, classifier_layers)
+        self.decoder = MixtureDecoder(d, pose_dim, num_clusters, dropout, decoder_layers, decoder_width)
         self.cc = (
             ClusteredContrast(
                 cc_form, cc_temperature, cc_memory, cc_max_clusters, cc_stat_epoch, dtw, keys=cc_keys, seed=seed
@@ -122,7 +129,7 @@ class CCNCEGenerator(nn.Module):
             self.curriculum_step += 1
             if float(torch.rand(())) > thr:
                 return self.pose_encoder(pose)
-        return self.speech(audio, text)
+        return self.speech(audio, text, self.window)
 
     def _unit(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.unet(x), dim=1)

@@ -81,6 +81,26 @@ class AudioEncoder2D(nn.Module):
         return F.interpolate(x, size=T, mode="nearest")
 
 
+class AudioEncoder1D(nn.Module):
+    """A cheap audio encoder: the mel bands as channels of 1-D convolutions over time.
+
+    ``(B, T, F)`` -> ``(B, C, T)``: ConvNormRelu(F -> C), three stride-2 convs to ``T/8`` time
+    cells (the reference's 2-D encoder also ends with ``T/8`` cells), nearest upsampling back to
+    frame rate. About 1/100 of the 2-D encoder's multiply-adds; it loses the 2-D encoder's
+    translation invariance along frequency.
+    """
+
+    def __init__(self, n_mels: int = 64, out: int = 256, p: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ConvNormRelu(n_mels, out, p=p)]
+        layers += [ConvNormRelu(out, out, downsample=True, p=p) for _ in range(3)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        T = audio.shape[1]
+        return F.interpolate(self.net(audio.transpose(1, 2)), size=T, mode="nearest")
+
+
 def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal positional encoding of integer ``positions`` (any shape) -> ``(*shape, dim)``."""
     half = torch.arange(0, dim, 2, device=positions.device, dtype=torch.float32)
@@ -161,9 +181,14 @@ class SpeechTextEncoder(nn.Module):
     def __init__(
         self, text_dim: int = 768, d: int = 256, text_mode: str = "features", use_text: bool = True,
         ff: int = 2, layers: int = 2, p: float = 0.0, freq_pool: str = "first",
+        audio_encoder: str = "conv2d", n_mels: int = 64,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.audio = AudioEncoder2D(d, p, freq_pool)
+        if audio_encoder not in ("conv2d", "conv1d"):
+            raise ValueError(f"audio_encoder must be 'conv2d' or 'conv1d', got {audio_encoder!r}")
+        self.audio = (
+            AudioEncoder2D(d, p, freq_pool) if audio_encoder == "conv2d" else AudioEncoder1D(n_mels, d, p)
+        )
         self.use_text = use_text
         if use_text:
             self.text = TextEncoder(text_dim, d, text_mode)
@@ -173,16 +198,22 @@ class SpeechTextEncoder(nn.Module):
         self.out_norm = nn.LayerNorm(d)
         self.d = d
 
-    def forward(self, audio: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, text: torch.Tensor | None = None, block: int = 0) -> torch.Tensor:
+        """``block``: when ``T`` is a multiple of it, the attention runs within blocks of that many
+        frames (positions restart per block, as in a training window) while the convolutions see
+        the whole sequence: a long recording in one pass, without window seams."""
         a = self.audio(audio)  # (B, C, T)
         if not self.use_text:
             return self.out_norm(a.transpose(1, 2)).transpose(1, 2)
-        T = a.shape[-1]
-        q = a.transpose(1, 2) + sinusoidal(torch.arange(T, device=a.device), self.d)
-        mem = self.text(text).transpose(1, 2)
+        B, _, T = a.shape
+        n = T // block if block and block < T and T % block == 0 else 1
+        L = T // n
+        txt = text.reshape(B * n, L, *text.shape[2:])
+        q = a.transpose(1, 2).reshape(B * n, L, self.d) + sinusoidal(torch.arange(L, device=a.device), self.d)
+        mem = self.text(txt).transpose(1, 2)
         for layer in self.layers:
             q = layer(q, mem)
-        fused = self.fnorm(q).transpose(1, 2)
+        fused = self.fnorm(q).reshape(B, T, self.d).transpose(1, 2)
         x = self.mix(torch.cat([fused, a], 1))
         return self.out_norm(x.transpose(1, 2)).transpose(1, 2)
 
@@ -233,9 +264,9 @@ class UNet1D(nn.Module):
 class ClusterClassifier(nn.Module):
     """Latent ``(B, C, T)`` -> per-frame logits over K pose clusters ``(B, T, K)``."""
 
-    def __init__(self, c: int = 256, k: int = 8, p: float = 0.0) -> None:
+    def __init__(self, c: int = 256, k: int = 8, p: float = 0.0, layers: int = 6) -> None:
         super().__init__()
-        self.net = nn.Sequential(*[ConvNormRelu(c, c, p=p) for _ in range(6)], nn.Conv1d(c, k, 1))
+        self.net = nn.Sequential(*[ConvNormRelu(c, c, p=p) for _ in range(layers)], nn.Conv1d(c, k, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).transpose(1, 2)
@@ -245,19 +276,24 @@ class MixtureDecoder(nn.Module):
     """K cluster-specific conv decoders mixed by per-frame weights.
 
     ``z`` ``(B, C, T)``, ``weights`` ``(B, T, K)`` (softmax of the classifier) -> ``(B, T, P)``.
-    The K decoders run as grouped convolutions (groups=K) on z tiled K times.
+    The K decoders run as grouped convolutions (groups=K); the first layer reads z once
+    (a dense conv ``C -> K*width``, equal to K separate convs on z tiled K times). ``layers``
+    conv layers of ``width`` channels per cluster (the reference: 4 of C).
     """
 
-    def __init__(self, c: int = 256, pose_dim: int = 96, k: int = 8, p: float = 0.0) -> None:
+    def __init__(
+        self, c: int = 256, pose_dim: int = 96, k: int = 8, p: float = 0.0, layers: int = 4, width: int = 0
+    ) -> None:
         super().__init__()
         self.k, self.pose_dim = k, pose_dim
-        self.net = nn.Sequential(
-            *[ConvNormRelu(c, c, groups=k, p=p) for _ in range(4)], nn.Conv1d(c * k, pose_dim * k, 1, groups=k)
-        )
+        w = width or c
+        first = ConvNormRelu(c, w * k, p=p)
+        rest = [ConvNormRelu(w, w, groups=k, p=p) for _ in range(max(layers, 1) - 1)]
+        self.net = nn.Sequential(first, *rest, nn.Conv1d(w * k, pose_dim * k, 1, groups=k))
 
     def forward(self, z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         B, _, T = z.shape
-        out = self.net(z.repeat(1, self.k, 1)).view(B, self.k, self.pose_dim, T)
+        out = self.net(z).view(B, self.k, self.pose_dim, T)
         return torch.einsum("bkpt,btk->btp", out, weights)
 
 
