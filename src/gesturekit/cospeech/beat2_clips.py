@@ -18,20 +18,9 @@ from gesturekit.cospeech.data import Corpus, FeatureClip, PoseFormat
 from gesturekit.cospeech.speech_inputs import audio_at_frames, words_at_frames
 from gesturekit.errors import DataError, FormatError
 from gesturekit.io.audio import read_audio
+from gesturekit.skeleton import BEAT2_JOINTS as SMPLX_JOINTS
+from gesturekit.skeleton import BEAT2_PARENTS as SMPLX_PARENTS
 
-SMPLX_JOINTS = [
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle",
-    "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "jaw", "left_eye", "right_eye",
-    *[f"left_{f}{i}" for f in ("index", "middle", "pinky", "ring", "thumb") for i in (1, 2, 3)],
-    *[f"right_{f}{i}" for f in ("index", "middle", "pinky", "ring", "thumb") for i in (1, 2, 3)],
-]  # fmt: skip
-SMPLX_PARENTS = [
-    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
-    20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
-    21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53,
-]  # fmt: skip
 SMPLX_6D = PoseFormat("smplx6d", SMPLX_JOINTS, SMPLX_PARENTS, 6)
 TEXT_DIM = 64
 
@@ -117,6 +106,7 @@ def load_beat2_corpus(
         for split, (a, b) in cuts.items():
             if b > a:
                 clips.append(
-                    FeatureClip(f"{p.stem}:{split}", spk, split, audio[a:b], text[a:b], pose[a:b], fps)
-                )
+                    FeatureClip(f"{p.stem}:{split}", spk, split, audio[a:b], text[a:b], pose[a:b], fps,
+                                start_s=a / fps, audio_path=str(p.with_suffix(".wav")))
+                )  # fmt: skip
     return Corpus(clips, SMPLX_6D, fps, str(root))

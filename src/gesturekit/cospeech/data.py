@@ -98,6 +98,8 @@ class FeatureClip:
     text: np.ndarray  # (N, D)
     pose: np.ndarray  # (N, P)
     fps: float
+    start_s: float = 0.0  # where the clip starts in its recording
+    audio_path: str | None = None  # the recording, when known (for rendering with sound)
 
     def __post_init__(self) -> None:
         n = {len(self.audio), len(self.text), len(self.pose)}

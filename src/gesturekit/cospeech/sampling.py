@@ -3,8 +3,10 @@
 ``sample_split`` writes the samples file (``gesturekit.cospeech.samples``) or, with
 ``layout="reference"``, the reference's ``keypoints/<split>/<speaker>/<interval>.h5`` files
 (key ``pose/normalize``, ``(frames, 2, 52)`` pixels, root at 0; PATS-format models only).
-``generate_file`` writes ``poses.npz`` (``poses``, ``fps``, ``joint_names``, ``parents``) and
-``poses.json``.
+``generate_file`` writes ``poses.npz`` (``poses`` ``(frames, joints, dims)``, ``fps``,
+``joint_names``, ``parents``) and ``poses.json``. Poses are joint positions: 2-D keypoints (pixels)
+for PATS-format models; for BEAT2 (SMPL-X rotation) models the generic-skeleton forward
+kinematics (metres), the axis-angle rotations also stored as ``rotations_axis_angle``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
 from gesturekit.errors import ConfigError, DataError, FormatError
 from gesturekit.fsutil import atomic_path, atomic_write_json
 from gesturekit.records import Segment
-from gesturekit.skeleton import Skeleton
+from gesturekit.skeleton import SKELETONS, Skeleton, forward_kinematics
+
+
+def positions_of(axis_angle: np.ndarray) -> np.ndarray:
+    """``(T, 55, 3)`` SMPL-X axis-angle -> ``(T, 55, 3)`` joint positions (metres, generic skeleton)."""
+    return forward_kinematics(axis_angle).astype(np.float32)
 
 
 def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path, *, speaker: str | None = None,
@@ -41,16 +48,19 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
     for c in clips:
         gen = pipe.from_features(c.audio, c.text)
         gt = pipe.pose_format.to_joints(c.pose)
-        items.append(SampleItem(c.clip_id.replace("/", "_"), c.speaker, gen, gt, split=split))
+        if pipe.pose_format.kind == "smplx6d":  # rotations -> joint positions on the generic skeleton
+            gen, gt = positions_of(gen), positions_of(gt)
+        item_id = c.clip_id.replace("/", "_").replace(":", "_")
+        items.append(
+            SampleItem(item_id, c.speaker, gen, gt, split=split, start_s=c.start_s, audio_path=c.audio_path)
+        )
     fmt = pipe.pose_format
     if layout == "samples":
-        sk = Skeleton(
-            fmt.kind if fmt.kind != "pats" else "pats",
-            fmt.joint_names,
-            fmt.parents,
-            items[0].generated.shape[-1],
-        )
-        units = "px" if fmt.kind == "pats" else "rad"
+        if fmt.kind == "smplx6d":
+            sk, units = SKELETONS["beat2"], "m"
+        else:
+            sk = Skeleton(fmt.kind, fmt.joint_names, fmt.parents, items[0].generated.shape[-1])
+            units = "px" if fmt.kind == "pats" else "units"
         write_samples(out, Samples(items, pipe.fps, sk, units, str(pipe.meta.get("model", ""))))
         return {
             "layout": layout,
@@ -95,13 +105,34 @@ def generate_file(
 ) -> dict[str, Any]:
     words = read_transcript(transcript) if transcript else None
     poses = pipe(audio, words)
+    extra = {}
+    if pipe.pose_format.kind == "smplx6d":  # poses are joint positions; the rotations ride along
+        extra["rotations_axis_angle"] = poses.astype(np.float32)
+        poses = positions_of(poses)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "poses.npz") as tmp, open(tmp, "wb") as f:
         np.savez(
             f, poses=poses.astype(np.float32), fps=np.float32(pipe.fps),
-            joint_names=np.array(pipe.joint_names), parents=np.array(pipe.parents, dtype=np.int64),
+            joint_names=np.array(pipe.joint_names), parents=np.array(pipe.parents, dtype=np.int64), **extra,
         )  # fmt: skip
     record = {"fps": pipe.fps, "joint_names": pipe.joint_names, "parents": pipe.parents}
     atomic_write_json(out / "poses.json", {**record, "poses": np.round(poses, 4).tolist()})
     return {"out": str(out / "poses.npz"), "frames": int(poses.shape[0]), "joints": int(poses.shape[1]),
             "dims": int(poses.shape[2]), "fps": pipe.fps, "seconds": poses.shape[0] / pipe.fps}  # fmt: skip
+
+
+def render_generated(out: Path, audio: str | Path) -> Path:
+    """Draw ``out/poses.npz`` as ``out/poses.mp4`` with the recording's sound.
+
+    The hook for the render module (``gesturekit.cospeech.render``, its
+    ``render_poses(npz_path, audio_path, video_path) -> Path``); a clear error when that module
+    is not part of this build.
+    """
+    try:
+        from gesturekit.cospeech import render  # type: ignore[attr-defined]
+    except ImportError:
+        render = None
+    fn = getattr(render, "render_poses", None)
+    if fn is None:
+        raise ConfigError("--render needs gesturekit.cospeech.render.render_poses, which this build lacks")
+    return Path(fn(out / "poses.npz", Path(audio), out / "poses.mp4"))

@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
     g.add_argument("--transcript", default=None, metavar="TEXTGRID_OR_JSON")
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--device", default="cpu")
+    g.add_argument("--render", action="store_true", help="also draw DIR/poses.mp4 (needs the render module)")
     g.set_defaults(func=_generate)
 
 
@@ -74,5 +75,10 @@ def _generate(args: argparse.Namespace) -> int:
     from gesturekit.cospeech.sampling import generate_file
 
     pipe = GesturePipeline.load(args.run, args.device)
-    print_json(generate_file(pipe, args.audio, args.transcript, Path(args.out)))
+    result = generate_file(pipe, args.audio, args.transcript, Path(args.out))
+    if args.render:
+        from gesturekit.cospeech.sampling import render_generated
+
+        result["video"] = str(render_generated(Path(args.out), args.audio))
+    print_json(result)
     return 0
