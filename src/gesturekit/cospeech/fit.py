@@ -72,6 +72,7 @@ class ModelOptions:
     cc_max_clusters: int = 64
     cc_stat_epoch: int = 2
     cc_keys: str = "stored"
+    cc_similarity: str = "dot"
     dtw: bool = False
     moco_queue: int = 4096
     moco_momentum: float = 0.99

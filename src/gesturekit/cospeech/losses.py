@@ -51,14 +51,20 @@ def soft_dtw(x: torch.Tensor, y: torch.Tensor, gamma: float = 1.0) -> torch.Tens
     return R[:, T, S].view(N, M)
 
 
-def pose_similarity(a: torch.Tensor, b: torch.Tensor, dtw: bool = False, gamma: float = 1.0) -> torch.Tensor:
+def pose_similarity(
+    a: torch.Tensor, b: torch.Tensor, dtw: bool = False, gamma: float = 1.0, cosine: bool = False
+) -> torch.Tensor:
     """Similarity of pose windows ``(N, T, P), (M, T, P) -> (N, M)``, higher = more similar.
 
-    Dot product of the flattened windows (the reference), or minus the soft-DTW cost.
+    Dot product of the flattened windows (the reference), their cosine (``cosine``: the size of
+    a movement no longer decides its cluster), or minus the soft-DTW cost.
     """
     if dtw:
         return -soft_dtw(a, b, gamma)
-    return a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T
+    fa, fb = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+    if cosine:
+        fa, fb = F.normalize(fa, dim=1), F.normalize(fb, dim=1)
+    return fa @ fb.T
 
 
 # ----------------------------------------------------------------------------- cc_nce
@@ -157,6 +163,7 @@ class ClusteredContrast:
     def __init__(
         self, form: str = "corrected", temperature: float = 0.1, memory: int = 20, max_clusters: int = 64,
         stat_epoch: int = 2, dtw: bool = False, dtw_gamma: float = 1.0, keys: str = "stored", seed: int = 0,
+        similarity: str = "dot",
     ) -> None:  # fmt: skip
         if form not in ("reference", "corrected"):
             raise ConfigError(f"cc_nce form must be 'reference' or 'corrected', got {form!r}")
@@ -165,6 +172,9 @@ class ClusteredContrast:
         self.form, self.temperature, self.memory = form, temperature, memory
         self.max_clusters, self.stat_epoch, self.dtw, self.dtw_gamma = max_clusters, stat_epoch, dtw, dtw_gamma
         self.keys = keys
+        if similarity not in ("dot", "cosine"):
+            raise ConfigError(f"cc_nce similarity must be 'dot' or 'cosine', got {similarity!r}")
+        self.cosine = similarity == "cosine"
         self.rng = np.random.default_rng(seed)
         self.stats: list[float] = []
         self.tau: float | None = None
@@ -198,7 +208,7 @@ class ClusteredContrast:
         if epoch < self.stat_epoch:
             return zero
         pose = pose.detach().float()
-        sim = pose_similarity(pose, pose, self.dtw, self.dtw_gamma)
+        sim = pose_similarity(pose, pose, self.dtw, self.dtw_gamma, self.cosine)
         if epoch == self.stat_epoch:
             a = int(self.rng.integers(pose.shape[0]))
             others = torch.cat([sim[a, :a], sim[a, a + 1 :]])
@@ -221,7 +231,7 @@ class ClusteredContrast:
             per_cluster = list(torch.split(flat, n_keys))
             centroids = torch.stack([c.poses[int(self.rng.integers(len(c.poses)))] for c in self.clusters])
             anchors = pose[[int(bc[0]) for bc in batch_clusters]]
-            csim = pose_similarity(anchors, centroids, self.dtw, self.dtw_gamma).cpu().numpy()
+            csim = pose_similarity(anchors, centroids, self.dtw, self.dtw_gamma, self.cosine).cpu().numpy()
         new = []
         for ci, members in enumerate(batch_clusters):
             idx = torch.as_tensor(members, device=z.device)

@@ -63,6 +63,7 @@ class CCNCEGenerator(nn.Module):
         cc_max_clusters: int = 64,
         cc_stat_epoch: int = 2,
         cc_keys: str = "stored",
+        cc_similarity: str = "dot",
         dtw: bool = False,
         moco_queue: int = 4096,
         moco_momentum: float = 0.99,
@@ -97,7 +98,15 @@ class CCNCEGenerator(nn.Module):
         self.decoder = MixtureDecoder(d, pose_dim, num_clusters, dropout, decoder_layers, decoder_width)
         self.cc = (
             ClusteredContrast(
-                cc_form, cc_temperature, cc_memory, cc_max_clusters, cc_stat_epoch, dtw, keys=cc_keys, seed=seed
+                cc_form,
+                cc_temperature,
+                cc_memory,
+                cc_max_clusters,
+                cc_stat_epoch,
+                dtw,
+                keys=cc_keys,
+                seed=seed,
+                similarity=cc_similarity,
             )
             if contrastive == "ccnce"
             else None
