@@ -106,3 +106,22 @@ def test_unet_needs_multiple_of_32_and_keeps_shape():
 def test_audio_encoder_keeps_frame_rate():
     enc = AudioEncoder2D(16)
     assert enc(torch.randn(2, 64, 64)).shape == (2, 16, 64)
+
+
+def test_every_config_file_loads_and_builds_its_model():
+    from pathlib import Path
+
+    from gesturekit.config import config_to_dict, load_config
+    from gesturekit.cospeech.fit import FitConfig
+
+    files = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    names = {f.stem for f in files}
+    assert {"ccnce", "mix", "ccnce_moco", "ccnce_patchwise", "speech2gesture", "ccnce_fullwidth"} <= names
+    for f in files:
+        cfg = load_config(FitConfig, f, [])
+        mo = config_to_dict(cfg.model_options)
+        mo.pop("curriculum_epochs")
+        m = build_model(cfg.model, pose_dim=96, text_dim=768, num_clusters=cfg.num_clusters, **mo)
+        assert sum(p.numel() for p in m.parameters()) > 0, f
+    full = load_config(FitConfig, files[[f.stem for f in files].index("ccnce_fullwidth")], [])
+    assert full.model_options.d == 256 and full.model_options.audio_encoder == "conv2d"
