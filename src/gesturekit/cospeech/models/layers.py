@@ -294,7 +294,8 @@ class MixtureDecoder(nn.Module):
     def forward(self, z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         B, _, T = z.shape
         out = self.net(z).view(B, self.k, self.pose_dim, T)
-        return torch.einsum("bkpt,btk->btp", out, weights)
+        # weighted sum over clusters as a broadcast product (an einsum here becomes a slow bmm)
+        return (out * weights.transpose(1, 2).unsqueeze(2)).sum(1).transpose(1, 2)
 
 
 class VelocityDiscriminator(nn.Module):
