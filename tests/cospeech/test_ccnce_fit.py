@@ -148,10 +148,26 @@ def test_bad_config_values_are_errors(tmp_path, corpus):
         fit(tiny(), "", None, tmp_path / "b", device="cpu", corpus=short)
 
 
-def test_beat2_take_trains_and_generates_rotations(tmp_path, beat2_dir):
-    res = fit(tiny(epochs=1, num_iters=1, model="mix"), beat2_dir, None, tmp_path, device="cpu")
-    assert res["train_windows"] > 0
-    pipe = GesturePipeline.load(tmp_path)
+def test_beat2_folder_through_the_cli(cli, tmp_path, beat2_dir):
+    run = tmp_path / "run"
+    sets = ["window=32", "batch_size=4", "num_clusters=3", "model_options.d=16"]
+    opts = [x for s in sets for x in ("--set", s)]
+    r = cli("cospeech", "fit", "--data", beat2_dir, "--speaker", "scott", "--model", "mix", "--epochs", "1",
+            "--num-iters", "1", *opts, "--threads", "1", "--out", run)  # fmt: skip
+    assert r.code == 0, r
+    assert json.loads(r.out)["train_windows"] > 0
+    pipe = GesturePipeline.load(run)
     assert pipe.pose_format.kind == "smplx6d" and len(pipe.joint_names) == 55
-    poses = pipe(Path(beat2_dir) / "2_scott_0_1_1.wav")
-    assert poses.shape == (int(64.097 * 15), 55, 3) and np.all(np.isfinite(poses))
+    wav = Path(beat2_dir) / "2_scott_0_1_1.wav"
+    rot = pipe(wav)
+    assert rot.shape == (int(64.097 * 15), 55, 3) and np.all(np.isfinite(rot))
+    r = cli("cospeech", "generate", run, "--audio", wav, "--out", tmp_path / "gen")
+    assert r.code == 0, r
+    with np.load(tmp_path / "gen" / "poses.npz") as z:
+        assert z["poses"].shape == rot.shape  # joint positions (metres) on the generic skeleton
+        np.testing.assert_allclose(z["rotations_axis_angle"], rot, atol=1e-5)
+        assert 0.1 < np.abs(z["poses"][:, 20] - z["poses"][:, 0]).max() < 2.0  # a wrist, metres from the pelvis
+    r = cli("cospeech", "sample", run, "--data", beat2_dir, "--split", "test", "--out", tmp_path / "s.h5")
+    assert r.code == 0, r
+    s = read_samples(tmp_path / "s.h5")
+    assert s.units == "m" and s.items[0].generated.shape[1:] == (55, 3) and s.items[0].start_s > 40
