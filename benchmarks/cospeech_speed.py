@@ -1,0 +1,118 @@
+"""Speed of the CC-NCE paper configuration: one full training step and generating 60 s.
+
+``train_full_step_s``: median time of one generator step (pose L1 + adversarial + cc_nce +
+cluster cross-entropy, backward, gradient clip, AdamW) plus one discriminator step (on the
+generator step's output), batch 32 x 64 pose frames, for ``configs/ccnce.yaml`` (the paper's
+``JointLateClusterSoftContrastiveGlobalDTW_G`` in gesturekit's fast form: 96-d pose, 8
+clusters, frozen 768-d BERT vectors as text features). cc_nce is active (past its statistics
+epoch, the per-epoch cluster dictionary filled) and the curriculum is over (the speech encoder
+runs every step). ``generate_60s_s``: median model forward (eval) for 60 s of speech at 15 fps
+(the pipeline's one-pass sequence mode), feature extraction excluded.
+The reference measured 4.8 s per step and 0.35 s per 60 s on 2 CPU cores, float32.
+
+``--config FILE`` times another config (``configs/ccnce_fullwidth.yaml``: the reference's
+layer widths). ``OMP_WAIT_POLICY`` defaults to PASSIVE (set before torch loads): on a shared
+machine OpenMP threads that spin while waiting slow a 2-thread run several-fold.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from _common import main, median_time, parser  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: Any) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from gesturekit.config import load_config
+    from gesturekit.cospeech.data import PATS_FORMAT, Windows
+    from gesturekit.cospeech.fit import FitConfig, Prepared, Trainer
+    from gesturekit.cospeech.pipeline import run_sequence
+    from gesturekit.features.normalize import Normalizer
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    cfg = load_config(FitConfig, args.config, [])
+    B, T, N, P = 32, 64, 256, 96
+    # structured poses (8 gesture groups) so that the online clustering finds clusters
+    centres = rng.normal(0, 1, (8, P)).astype(np.float32)
+    group = rng.integers(0, 8, N)
+    pose = (centres[group][:, None, :] + 0.3 * rng.normal(size=(N, T, P))).astype(np.float32)
+    text = rng.normal(size=(N, T // 4, 768)).astype(np.float32).repeat(4, 1)  # word pieces of 4 frames
+    audio = rng.normal(size=(N, T, 64)).astype(np.float32)
+    w = Windows(audio, text, pose, ["x"] * N, np.zeros(N, int), rng.integers(0, 8, (N, T)))
+    norm = Normalizer("none").fit(np.zeros((2, P)))
+    prep = Prepared(w, w, norm, Normalizer("none").fit(np.zeros((2, 64))), None, PATS_FORMAT, 15.0, np.zeros(P))
+    cfg.batch_size, cfg.num_clusters = B, 8
+    dev = torch.device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        tr = Trainer(cfg, prep, Path(tmp), dev)
+    g = tr.G
+    stat_epoch = cfg.model_options.cc_stat_epoch
+    state = {"i": 0}
+
+    def batch() -> list[torch.Tensor]:
+        idx = (np.arange(B) + state["i"] * B) % N
+        state["i"] += 1
+        return [torch.as_tensor(x[idx], device=dev) for x in (w.audio, w.text, w.pose, w.labels)]
+
+    for _ in range(3):  # the statistics epoch: learns the threshold
+        tr.g_step(*batch(), epoch=stat_epoch)
+    g.curriculum_step.fill_(10**9)  # past the curriculum: the speech encoder runs every step
+    for _ in range(2):  # fills the per-epoch cluster dictionary
+        tr.g_step(*batch(), epoch=stat_epoch + 1)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def full_step() -> dict[str, float]:
+        a, t, y, lab = batch()
+        fake, logs = tr.g_step(a, t, y, lab, epoch=stat_epoch + 1)
+        tr.d_step(y, fake)
+        sync()
+        return logs
+
+    logs = full_step()
+    step = median_time(full_step, repeats=args.repeats, warmup=1)
+    g.eval()
+    frames = 60 * 15
+    a60 = rng.normal(size=(frames, 64)).astype(np.float32)
+    t60 = rng.normal(size=(frames // 4 + 1, 768)).astype(np.float32).repeat(4, 0)[:frames]
+
+    def gen() -> None:
+        run_sequence(g, a60, t60, cfg.window, dev)
+        sync()
+
+    gen_s = median_time(gen, repeats=args.repeats * 2, warmup=1)
+    return {
+        "train_full_step_s": step,
+        "generate_60s_s": gen_s,
+        "config": str(Path(args.config).resolve().relative_to(ROOT)) if args.config else "defaults",
+        "device": str(dev),
+        "reference_train_step_s": 4.8,
+        "reference_generate_60s_s": 0.35,
+        "speedup_train": 4.8 / step,
+        "speedup_generate": 0.35 / gen_s,
+        "generator_params_m": sum(p.numel() for p in g.parameters()) / 1e6,
+        "cc_nce_matched_clusters": int(g.cc.last_matched) if getattr(g, "cc", None) is not None else 0,
+        "cc_nce_active": float(logs.get("cc_nce", 0.0)) > 0.0,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+    }
+
+
+if __name__ == "__main__":
+    p = parser("CC-NCE training step and 60 s generation speed (paper configuration)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--config", default=str(ROOT / "configs" / "ccnce.yaml"), help="training config to time")
+    main("cospeech_speed", run, p)

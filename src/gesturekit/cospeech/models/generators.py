@@ -1,0 +1,242 @@
+"""Generators: the CC-NCE model (with its contrastive variants) and Speech2Gesture.
+
+Every generator maps ``audio`` ``(B, T, F)`` log-mel frames at pose rate and ``text``
+``(B, T, D)`` frame-aligned word features (or ``(B, T)`` token ids) to poses ``(B, T, P)``
+(normalised space) and returns ``(poses, losses, extras)``: ``losses`` the internal loss
+terms (cluster cross-entropy, contrastive) by name, ``extras`` the cluster logits
+``(B, T, K)`` and the latent ``z`` ``(B, C, T)``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gesturekit.cospeech.losses import ClusteredContrast, MoCoQueue, momentum_update, patch_nce
+from gesturekit.cospeech.models.layers import (
+    AudioEncoder2D,
+    ClusterClassifier,
+    ConvNormRelu,
+    MixtureDecoder,
+    PoseEncoder,
+    SpeechTextEncoder,
+    UNet1D,
+)
+from gesturekit.errors import ConfigError
+
+CONTRASTIVE = ("ccnce", "none", "moco", "patchwise")
+
+
+class CCNCEGenerator(nn.Module):
+    """CC-NCE generator (reference ``JointLateClusterSoftContrastiveGlobalDTW_G`` and variants).
+
+    speech/text encoder (or, under the curriculum, the pose encoder) -> contrastive module
+    around a 1-D U-Net -> cluster classifier -> mixture of K cluster decoders.
+    ``contrastive``: "ccnce" (clustered cross-modal NCE), "none" (the mixture model without a
+    contrastive term and without the pose curriculum, reference
+    ``JointLateClusterSoftTransformer12_G``), "moco" (two noisy views, momentum U-Net, queue),
+    "patchwise" (PatchNCE between the speech latent and the re-encoded generated pose).
+    """
+
+    def __init__(
+        self,
+        pose_dim: int,
+        text_dim: int = 768,
+        num_clusters: int = 8,
+        d: int = 256,
+        contrastive: str = "ccnce",
+        text_mode: str = "features",
+        use_text: bool = True,
+        curriculum: bool = True,
+        curriculum_iters: int = 500,
+        noise: float = 0.1,
+        unet_bypass_epochs: int = 0,
+        fusion_ff: int = 2,
+        dropout: float = 0.0,
+        freq_pool: str = "first",
+        cc_form: str = "corrected",
+        cc_temperature: float = 0.1,
+        cc_memory: int = 20,
+        cc_max_clusters: int = 64,
+        cc_stat_epoch: int = 2,
+        cc_keys: str = "stored",
+        cc_similarity: str = "dot",
+        dtw: bool = False,
+        moco_queue: int = 4096,
+        moco_momentum: float = 0.99,
+        moco_temperature: float = 0.1,
+        patch_temperature: float = 0.07,
+        window: int = 64,
+        seed: int = 0,
+        audio_encoder: str = "conv2d",
+        audio_dim: int = 64,
+        classifier_layers: int = 6,
+        decoder_layers: int = 4,
+        decoder_width: int = 0,
+    ) -> None:
+        super().__init__()
+        if contrastive not in CONTRASTIVE:
+            raise ConfigError(f"contrastive must be one of {list(CONTRASTIVE)}, got {contrastive!r}")
+        self.pose_dim, self.num_clusters, self.d, self.window = pose_dim, num_clusters, d, window
+        self.contrastive = contrastive
+        self.speech = SpeechTextEncoder(
+            text_dim, d, text_mode, use_text, fusion_ff, 2, dropout, freq_pool, audio_encoder, audio_dim
+        )
+        self.curriculum = curriculum and contrastive != "none"
+        self.pose_encoder = (
+            PoseEncoder(pose_dim, d, dropout) if self.curriculum or contrastive == "patchwise" else None
+        )
+        self.register_buffer("curriculum_step", torch.zeros((), dtype=torch.long))
+        self.curriculum_iters = max(1, curriculum_iters)
+        self.noise = noise
+        self.unet_bypass_epochs = unet_bypass_epochs
+        self.unet = UNet1D(d, 5, dropout)
+        self.classifier = ClusterClassifier(d, num_clusters, dropout, classifier_layers)
+        self.decoder = MixtureDecoder(d, pose_dim, num_clusters, dropout, decoder_layers, decoder_width)
+        self.cc = (
+            ClusteredContrast(
+                cc_form,
+                cc_temperature,
+                cc_memory,
+                cc_max_clusters,
+                cc_stat_epoch,
+                dtw,
+                keys=cc_keys,
+                seed=seed,
+                similarity=cc_similarity,
+            )
+            if contrastive == "ccnce"
+            else None
+        )
+        if contrastive == "moco":
+            self.unet_k = copy.deepcopy(self.unet)
+            for p in self.unet_k.parameters():
+                p.requires_grad_(False)
+            self.queue = MoCoQueue(moco_queue, window, d)
+            self.moco_m, self.moco_t = moco_momentum, moco_temperature
+        if contrastive == "patchwise":
+            self.pre = nn.Conv1d(d, d, 1)
+            self.patch_mlps = nn.ModuleList([self._patch_mlp(d) for _ in range(3)])
+            self.patch_t = patch_temperature
+
+    @staticmethod
+    def _patch_mlp(d: int) -> nn.Module:
+        convs = [ConvNormRelu(d, d, downsample=True) for _ in range(3)]
+        return nn.Sequential(*convs, nn.Flatten(), nn.Linear(d, d))
+
+    # -- pieces -------------------------------------------------------------------------------
+    def curriculum_threshold(self) -> float:
+        return min(1.0, float(self.curriculum_step) / self.curriculum_iters)
+
+    def encode(self, audio: torch.Tensor, text: torch.Tensor | None, pose: torch.Tensor | None) -> torch.Tensor:
+        """``(B, C, T)`` latent: the speech/text encoder, or under the curriculum the pose encoder."""
+        if self.training and self.curriculum and pose is not None:
+            thr = self.curriculum_threshold()
+            self.curriculum_step += 1
+            if float(torch.rand(())) > thr:
+                return self.pose_encoder(pose)
+        return self.speech(audio, text, self.window)
+
+    def _unit(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.unet(x), dim=1)
+
+    def forward(
+        self,
+        audio: torch.Tensor,
+        text: torch.Tensor | None = None,
+        pose: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        epoch: int = 0,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        h = self.encode(audio, text, pose)
+        losses: dict[str, torch.Tensor] = {}
+        train = self.training and pose is not None
+        levels = None
+        if self.contrastive == "none":
+            z = self.unet(h)
+        elif self.contrastive == "ccnce":
+            if not train:
+                z = self._unit(h)
+            else:
+                q = h + self.noise * torch.randn_like(h)
+                if epoch < self.unet_bypass_epochs:
+                    z = q
+                else:
+                    z = self._unit(q)
+                    stored = z if self.cc.keys == "stored" else q
+                    losses["cc_nce"] = self.cc(
+                        z.transpose(1, 2), stored.detach().transpose(1, 2), pose, epoch,
+                        encode=lambda s: self._unit(s.transpose(1, 2)).transpose(1, 2),
+                    )  # fmt: skip
+        elif self.contrastive == "moco":
+            if not train:
+                z = self._unit(h)
+            else:
+                q1 = h + self.noise * torch.randn_like(h)
+                q2 = h + self.noise * torch.randn_like(h)
+                z, z2 = self._unit(q1), self._unit(q2)
+                with torch.no_grad():
+                    momentum_update(self.unet, self.unet_k, self.moco_m)
+                    k1 = F.normalize(self.unet_k(q1), dim=1).transpose(1, 2)
+                    k2 = F.normalize(self.unet_k(q2), dim=1).transpose(1, 2)
+                if k1.shape[1] == self.queue.queue.shape[1]:
+                    losses["moco"] = self.queue.loss(z.transpose(1, 2), k2, self.moco_t) + self.queue.loss(
+                        z2.transpose(1, 2), k1, self.moco_t
+                    )
+                    self.queue.enqueue(k1)
+                    self.queue.enqueue(k2)
+        else:  # patchwise
+            z, levels = self.unet(self.pre(h), return_levels=True)
+        logits = self.classifier(z)
+        weights = logits.softmax(-1)
+        out = self.decoder(z, weights)
+        if labels is not None:
+            losses["cluster_ce"] = F.cross_entropy(logits.reshape(-1, self.num_clusters), labels.reshape(-1))
+        if self.contrastive == "patchwise" and train:
+            losses["patch_nce"] = self._patch_loss(levels, out)
+        return out, losses, {"logits": logits, "z": z}
+
+    def _patch_loss(self, keys: list[torch.Tensor], generated: torch.Tensor) -> torch.Tensor:
+        _, queries = self.unet(self.pre(self.pose_encoder(generated)), return_levels=True)
+        total = generated.new_zeros(())
+        used = 0
+        for k, q in zip(keys, queries, strict=True):
+            T = k.shape[-1]
+            if T - 8 <= 5:
+                continue
+            starts = torch.randperm(len(range(0, T - 8, 5)))[:5] * 5
+            idx = starts[:, None] + torch.arange(8)
+            mlp = self.patch_mlps[min(used, len(self.patch_mlps) - 1)]
+            total = total + patch_nce(_patches(q, idx, mlp), _patches(k, idx, mlp), self.patch_t)
+            used += 1
+        return total
+
+
+def _patches(x: torch.Tensor, idx: torch.Tensor, mlp: nn.Module) -> torch.Tensor:
+    """``(B, C, T)`` features, ``(n, 8)`` frame indices -> ``(B, n, C)`` patch embeddings."""
+    B, C = x.shape[:2]
+    p = x[:, :, idx].permute(0, 2, 1, 3).reshape(-1, C, idx.shape[1])
+    return mlp(p).view(B, -1, C)
+
+
+class Speech2GestureGenerator(nn.Module):
+    """Speech2Gesture baseline: audio-only 2-D conv encoder -> 1-D U-Net -> conv decoder.
+
+    ``(B, T, F)`` audio (text ignored) -> ``(B, T, P)``; no internal losses.
+    """
+
+    def __init__(self, pose_dim: int, d: int = 256, dropout: float = 0.0, **_: object) -> None:
+        super().__init__()
+        self.pose_dim = pose_dim
+        self.audio = AudioEncoder2D(d, dropout)
+        self.unet = UNet1D(d, 5, dropout)
+        self.decoder = nn.Sequential(
+            *[ConvNormRelu(d, d, p=dropout) for _ in range(4)], nn.Conv1d(d, pose_dim, 1)
+        )
+
+    def forward(self, audio, text=None, pose=None, labels=None, epoch: int = 0):  # noqa: ANN001, ANN201
+        z = self.unet(self.audio(audio))
+        return self.decoder(z).transpose(1, 2), {}, {"z": z}

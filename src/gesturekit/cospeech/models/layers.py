@@ -1,0 +1,319 @@
+"""Building blocks of the CC-NCE family of co-speech models (one job each, shapes documented).
+
+All sequence tensors are channels-first ``(batch, channels, time)`` unless a docstring says
+otherwise. The blocks follow the reference (``ccnce-reference.md`` section 1): conv -> dropout ->
+batch norm -> LeakyReLU(0.2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvNormRelu(nn.Module):
+    """Conv (1-D or 2-D) -> Dropout -> BatchNorm -> LeakyReLU(0.2).
+
+    ``downsample`` gives kernel 4 / stride 2, otherwise kernel 3 / stride 1; padding
+    ``(k - s) // 2`` unless given. With ``groups=g`` the channels are multiplied by ``g``.
+    """
+
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        *,
+        dim: int = 1,
+        downsample: bool = False,
+        kernel: int | tuple[int, int] | None = None,
+        stride: int | None = None,
+        padding: int | tuple[int, int] | None = None,
+        groups: int = 1,
+        p: float = 0.0,
+        norm: bool = True,
+    ) -> None:
+        super().__init__()
+        k = kernel if kernel is not None else (4 if downsample else 3)
+        s = stride if stride is not None else (2 if downsample else 1)
+        if padding is None:
+            kk = k if isinstance(k, int) else k[0]
+            padding = (kk - s) // 2
+        conv = nn.Conv1d if dim == 1 else nn.Conv2d
+        bn = nn.BatchNorm1d if dim == 1 else nn.BatchNorm2d
+        self.conv = conv(cin * groups, cout * groups, k, s, padding, groups=groups)
+        self.drop = nn.Dropout(p) if p > 0 else nn.Identity()
+        self.norm = bn(cout * groups) if norm else nn.Identity()
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.drop(self.conv(x))))
+
+
+class AudioEncoder2D(nn.Module):
+    """The reference's 2-D conv encoder over log-mel windows.
+
+    ``(B, T, F)`` log-mel frames at pose rate -> ``(B, C, T)``; channels C/4, C/2, C (64, 128,
+    256 for the reference's C = 256). Eight 2-D conv blocks reduce
+    time and frequency by 8; like the reference (nearest interpolation to ``(T, 1)``) the
+    first frequency column is kept and each time cell repeated to frame rate
+    (``freq_pool="first"``); ``"mean"`` averages the frequency columns instead.
+    """
+
+    def __init__(self, out: int = 256, p: float = 0.0, freq_pool: str = "first") -> None:
+        super().__init__()
+        q, h = max(out // 4, 1), max(out // 2, 1)
+        c = [1, q, q, h, h, out, out]
+        layers: list[nn.Module] = []
+        for i in range(6):
+            layers.append(ConvNormRelu(c[i], c[i + 1], dim=2, downsample=i % 2 == 1, p=p))
+        layers.append(ConvNormRelu(out, out, dim=2, p=p))
+        layers.append(ConvNormRelu(out, out, dim=2, kernel=(3, 8), stride=1, padding=(1, 3), p=p))
+        self.net = nn.Sequential(*layers)
+        self.freq_pool = freq_pool
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        T = audio.shape[1]
+        x = self.net(audio.unsqueeze(1))  # (B, C, T/8, F')
+        x = x[..., 0] if self.freq_pool == "first" else x.mean(-1)
+        return F.interpolate(x, size=T, mode="nearest")
+
+
+class AudioEncoder1D(nn.Module):
+    """A cheap audio encoder: the mel bands as channels of 1-D convolutions over time.
+
+    ``(B, T, F)`` -> ``(B, C, T)``: ConvNormRelu(F -> C), three stride-2 convs to ``T/8`` time
+    cells (the reference's 2-D encoder also ends with ``T/8`` cells), nearest upsampling back to
+    frame rate. About 1/100 of the 2-D encoder's multiply-adds; it loses the 2-D encoder's
+    translation invariance along frequency.
+    """
+
+    def __init__(self, n_mels: int = 64, out: int = 256, p: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ConvNormRelu(n_mels, out, p=p)]
+        layers += [ConvNormRelu(out, out, downsample=True, p=p) for _ in range(3)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        T = audio.shape[1]
+        return F.interpolate(self.net(audio.transpose(1, 2)), size=T, mode="nearest")
+
+
+def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal positional encoding of integer ``positions`` (any shape) -> ``(*shape, dim)``."""
+    half = torch.arange(0, dim, 2, device=positions.device, dtype=torch.float32)
+    freq = torch.exp(-math.log(10000.0) * half / dim)
+    ang = positions.to(torch.float32).unsqueeze(-1) * freq
+    pe = torch.zeros(*positions.shape, dim, device=positions.device)
+    pe[..., 0::2] = torch.sin(ang)
+    pe[..., 1::2] = torch.cos(ang)
+    return pe
+
+
+def token_positions(text: torch.Tensor) -> torch.Tensor:
+    """Index of the word piece spoken at each frame: ``(B, T, D)`` or ``(B, T)`` -> ``(B, T)``.
+
+    A new token starts where the frame's feature (or token id) differs from the previous
+    frame's, as the reference merges equal consecutive tokens of a window.
+    """
+    change = (text[:, 1:] != text[:, :-1]).any(-1) if text.dim() == 3 else text[:, 1:] != text[:, :-1]
+    first = torch.zeros(text.shape[0], 1, dtype=torch.long, device=text.device)
+    return torch.cat([first, change.long()], 1).cumsum(1)
+
+
+class TextEncoder(nn.Module):
+    """Word features aligned to frames -> ``(B, C, T)``.
+
+    ``mode="features"``: precomputed (frozen) contextual vectors ``(B, T, D)`` (PATS
+    ``text/bert``, 768-d) -> Linear(D, C). ``mode="tokens"``: token ids ``(B, T)`` -> a
+    trainable embedding. Either way the sinusoidal encoding of the token's position in the
+    window is added, as the reference indexes its encoding by token.
+    """
+
+    def __init__(self, in_dim: int = 768, out: int = 256, mode: str = "features", vocab: int = 30522) -> None:
+        super().__init__()
+        self.mode = mode
+        self.out = out
+        self.proj = nn.Linear(in_dim, out) if mode == "features" else nn.Embedding(vocab, out)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        pos = token_positions(text)
+        x = self.proj(text if self.mode == "features" else text.long())
+        return (x + sinusoidal(pos, self.out)).transpose(1, 2)
+
+
+class AlignedFusionLayer(nn.Module):
+    """One transformer-decoder layer whose cross-attention lets frame t see only its own token.
+
+    The reference's decoder layer (post-norm, 8 heads, feed-forward width ``ff``, dropout 0.1)
+    with an alignment mask that admits exactly one key per frame. Softmax over one key is 1, so
+    the cross-attention equals ``out_proj(v_proj(token_t))``: computed on the frame-aligned text
+    directly, per sample, with no mask and no padding (the reference applies sample 0's mask to
+    the whole batch). ``x``: ``(B, T, C)`` audio frames; ``mem``: ``(B, T, C)`` aligned text.
+    """
+
+    def __init__(self, d: int = 256, heads: int = 8, ff: int = 2, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.v_proj = nn.Linear(d, d)
+        self.out_proj = nn.Linear(d, d)
+        self.ff = nn.Sequential(nn.Linear(d, ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff, d))
+        self.n1, self.n2, self.n3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.d1, self.d2, self.d3 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mem: torch.Tensor) -> torch.Tensor:
+        x = self.n1(x + self.d1(self.self_attn(x, x, x, need_weights=False)[0]))
+        x = self.n2(x + self.d2(self.out_proj(self.v_proj(mem))))
+        return self.n3(x + self.d3(self.ff(x)))
+
+
+class SpeechTextEncoder(nn.Module):
+    """Audio + text -> fused speech/language latent ``(B, C, T)`` (late fusion).
+
+    ``audio`` ``(B, T, F)``, ``text`` ``(B, T, D)`` features or ``(B, T)`` ids, or ``None`` for
+    audio only. Fusion: 2 aligned decoder layers (audio frames + positional encoding as
+    queries), final LayerNorm, concatenation with the audio features, ConvNormRelu(2C -> C) and
+    a LayerNorm over channels.
+    """
+
+    def __init__(
+        self, text_dim: int = 768, d: int = 256, text_mode: str = "features", use_text: bool = True,
+        ff: int = 2, layers: int = 2, p: float = 0.0, freq_pool: str = "first",
+        audio_encoder: str = "conv2d", n_mels: int = 64,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        if audio_encoder not in ("conv2d", "conv1d"):
+            raise ValueError(f"audio_encoder must be 'conv2d' or 'conv1d', got {audio_encoder!r}")
+        self.audio = (
+            AudioEncoder2D(d, p, freq_pool) if audio_encoder == "conv2d" else AudioEncoder1D(n_mels, d, p)
+        )
+        self.use_text = use_text
+        if use_text:
+            self.text = TextEncoder(text_dim, d, text_mode)
+            self.layers = nn.ModuleList([AlignedFusionLayer(d, 8, ff) for _ in range(layers)])
+            self.fnorm = nn.LayerNorm(d)
+            self.mix = ConvNormRelu(2 * d, d, p=p)
+        self.out_norm = nn.LayerNorm(d)
+        self.d = d
+
+    def forward(self, audio: torch.Tensor, text: torch.Tensor | None = None, block: int = 0) -> torch.Tensor:
+        """``block``: when ``T`` is a multiple of it, the attention runs within blocks of that many
+        frames (positions restart per block, as in a training window) while the convolutions see
+        the whole sequence: a long recording in one pass, without window seams."""
+        a = self.audio(audio)  # (B, C, T)
+        if not self.use_text:
+            return self.out_norm(a.transpose(1, 2)).transpose(1, 2)
+        B, _, T = a.shape
+        n = T // block if block and block < T and T % block == 0 else 1
+        L = T // n
+        txt = text.reshape(B * n, L, *text.shape[2:])
+        q = a.transpose(1, 2).reshape(B * n, L, self.d) + sinusoidal(torch.arange(L, device=a.device), self.d)
+        mem = self.text(txt).transpose(1, 2)
+        for layer in self.layers:
+            q = layer(q, mem)
+        fused = self.fnorm(q).reshape(B, T, self.d).transpose(1, 2)
+        x = self.mix(torch.cat([fused, a], 1))
+        return self.out_norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class PoseEncoder(nn.Module):
+    """Pose ``(B, T, P)`` -> ``(B, C, T)``: six ConvNormRelu layers P-64-64-128-128-C-C."""
+
+    def __init__(self, pose_dim: int, out: int = 256, p: float = 0.0) -> None:
+        super().__init__()
+        c = [pose_dim, 64, 64, 128, 128, out, out]
+        self.net = nn.Sequential(*[ConvNormRelu(c[i], c[i + 1], p=p) for i in range(6)])
+
+    def forward(self, pose: torch.Tensor) -> torch.Tensor:
+        return self.net(pose.transpose(1, 2))
+
+
+class UNet1D(nn.Module):
+    """1-D U-Net ``(B, C, T) -> (B, C, T)``; ``T`` must be a multiple of ``2**depth``.
+
+    Two pre-convs, ``depth`` stride-2 down convs, then per level nearest x2 upsampling, an
+    additive skip and a conv. ``forward(x, return_levels=True)`` also returns the up-path
+    features of each level (coarse to fine) for the patch-wise loss.
+    """
+
+    def __init__(self, c: int = 256, depth: int = 5, p: float = 0.0) -> None:
+        super().__init__()
+        self.pre = nn.Sequential(ConvNormRelu(c, c, p=p), ConvNormRelu(c, c, p=p))
+        self.down = nn.ModuleList([ConvNormRelu(c, c, downsample=True, p=p) for _ in range(depth)])
+        self.up = nn.ModuleList([ConvNormRelu(c, c, p=p) for _ in range(depth)])
+        self.depth = depth
+
+    def forward(self, x: torch.Tensor, return_levels: bool = False):  # noqa: ANN201
+        if x.shape[-1] % (2**self.depth):
+            raise ValueError(f"UNet1D: time length {x.shape[-1]} is not a multiple of {2**self.depth}")
+        x = self.pre(x)
+        skips = [x]
+        for d in self.down:
+            x = d(x)
+            skips.append(x)
+        skips.pop()
+        levels = []
+        for u in self.up:
+            x = u(F.interpolate(x, scale_factor=2.0, mode="nearest") + skips.pop())
+            levels.append(x)
+        return (x, levels) if return_levels else x
+
+
+class ClusterClassifier(nn.Module):
+    """Latent ``(B, C, T)`` -> per-frame logits over K pose clusters ``(B, T, K)``."""
+
+    def __init__(self, c: int = 256, k: int = 8, p: float = 0.0, layers: int = 6) -> None:
+        super().__init__()
+        self.net = nn.Sequential(*[ConvNormRelu(c, c, p=p) for _ in range(layers)], nn.Conv1d(c, k, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).transpose(1, 2)
+
+
+class MixtureDecoder(nn.Module):
+    """K cluster-specific conv decoders mixed by per-frame weights.
+
+    ``z`` ``(B, C, T)``, ``weights`` ``(B, T, K)`` (softmax of the classifier) -> ``(B, T, P)``.
+    The K decoders run as grouped convolutions (groups=K); the first layer reads z once
+    (a dense conv ``C -> K*width``, equal to K separate convs on z tiled K times). ``layers``
+    conv layers of ``width`` channels per cluster (the reference: 4 of C).
+    """
+
+    def __init__(
+        self, c: int = 256, pose_dim: int = 96, k: int = 8, p: float = 0.0, layers: int = 4, width: int = 0
+    ) -> None:
+        super().__init__()
+        self.k, self.pose_dim = k, pose_dim
+        w = width or c
+        first = ConvNormRelu(c, w * k, p=p)
+        rest = [ConvNormRelu(w, w, groups=k, p=p) for _ in range(max(layers, 1) - 1)]
+        self.net = nn.Sequential(first, *rest, nn.Conv1d(w * k, pose_dim * k, 1, groups=k))
+
+    def forward(self, z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        B, _, T = z.shape
+        out = self.net(z).view(B, self.k, self.pose_dim, T)
+        # weighted sum over clusters as a broadcast product (an einsum here becomes a slow bmm)
+        return (out * weights.transpose(1, 2).unsqueeze(2)).sum(1).transpose(1, 2)
+
+
+class VelocityDiscriminator(nn.Module):
+    """Speech2Gesture discriminator on pose velocities: ``(B, T, P)`` poses -> ``(B, T')`` scores.
+
+    The velocity is ``x_t - x_{t-1}`` with 0 at the first frame (computed inside).
+    """
+
+    def __init__(self, pose_dim: int = 96, c: int = 64, p: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(pose_dim, c, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            ConvNormRelu(c, 2 * c, kernel=4, stride=2, padding=1, p=p),
+            ConvNormRelu(2 * c, 4 * c, kernel=4, stride=1, padding=1, p=p),
+            nn.Conv1d(4 * c, 1, 4, 1, 0),
+        )
+
+    def forward(self, pose: torch.Tensor) -> torch.Tensor:
+        vel = torch.cat([torch.zeros_like(pose[:, :1]), pose[:, 1:] - pose[:, :-1]], 1)
+        return self.net(vel.transpose(1, 2)).squeeze(1)

@@ -1,0 +1,153 @@
+"""Using a trained co-speech model: poses for speech of any length, without seams.
+
+``pipe = GesturePipeline.load(run_dir); poses = pipe(audio, words)`` returns ``(frames, joints,
+dims)`` at ``pipe.fps``. Inside: features at pose rate (``speech_inputs``), the training
+normalisation, then one of two ways to cover any length without seams:
+
+- ``stitch="sequence"`` (default): the whole recording (padded to a multiple of the training
+  window) in one forward pass; the convolutions and the U-Net see across window boundaries, the
+  fusion attention runs within window-sized blocks as in training (:func:`run_sequence`).
+- ``stitch="crossfade"``: overlapping windows run as one batch, their outputs cross-faded
+  linearly over the overlap (a quarter window) (:func:`run_windows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gesturekit.cospeech.data import PoseFormat
+from gesturekit.cospeech.speech_inputs import audio_at_frames, n_frames_for, words_at_frames
+from gesturekit.errors import DataError
+from gesturekit.features.normalize import Normalizer
+from gesturekit.records import Audio, Segment
+
+
+def blend_weights(length: int, overlap: int) -> np.ndarray:
+    """Cross-fade weights of one window: linear ramps over ``overlap`` frames at each end, 1 between."""
+    t = np.arange(length) + 0.5
+    return np.minimum(1.0, np.minimum(t, length - t) / max(overlap, 1))
+
+
+@torch.no_grad()
+def run_windows(model: nn.Module, audio: np.ndarray, text: np.ndarray, window: int, device: torch.device,
+                batch: int = 64, overlap: int | None = None) -> np.ndarray:  # fmt: skip
+    """``(N, F)``, ``(N, D)`` normalised features -> ``(N, P)`` model output, windows cross-faded.
+
+    Windows of ``window`` frames overlap by ``overlap`` frames (default a quarter window), where
+    the outputs cross-fade linearly; the sequence is padded at the end by repeating its last
+    frame, so any ``N >= 1`` works.
+    """
+    n = len(audio)
+    overlap = window // 4 if overlap is None else overlap
+    hop = max(1, window - overlap)
+    n_win = max(1, -(-(n - window) // hop) + 1) if n > window else 1
+    total = (n_win - 1) * hop + window
+    pad = total - n
+    a = np.concatenate([audio, np.repeat(audio[-1:], pad, 0)]) if pad else audio
+    t = np.concatenate([text, np.repeat(text[-1:], pad, 0)]) if pad else text
+    idx = np.arange(n_win)[:, None] * hop + np.arange(window)
+    outs = []
+    model.eval()
+    for i in range(0, n_win, batch):
+        sel = idx[i : i + batch]
+        out = model(torch.as_tensor(a[sel], device=device), torch.as_tensor(t[sel], device=device))[0]
+        outs.append(out.float().cpu().numpy())
+    out = np.concatenate(outs)
+    w = blend_weights(window, overlap)
+    acc = np.zeros((total, out.shape[-1]))
+    norm = np.zeros((total, 1))
+    np.add.at(acc, idx.ravel(), (out * w[None, :, None]).reshape(-1, out.shape[-1]))
+    np.add.at(norm, idx.ravel(), np.tile(w, n_win)[:, None])
+    return (acc / norm)[:n].astype(np.float32)
+
+
+@torch.no_grad()
+def run_sequence(
+    model: nn.Module, audio: np.ndarray, text: np.ndarray, window: int, device: torch.device
+) -> np.ndarray:
+    """``(N, F)``, ``(N, D)`` normalised features -> ``(N, P)``: one forward over the whole sequence,
+    padded at the end (last frame repeated) to a multiple of ``window``."""
+    n = len(audio)
+    total = max(1, -(-n // window)) * window
+    pad = total - n
+    a = np.concatenate([audio, np.repeat(audio[-1:], pad, 0)]) if pad else audio
+    t = np.concatenate([text, np.repeat(text[-1:], pad, 0)]) if pad else text
+    model.eval()
+    with torch.inference_mode():
+        out = model(torch.as_tensor(a[None], device=device), torch.as_tensor(t[None], device=device))[0]
+    return out[0, :n].float().cpu().numpy()
+
+
+STITCH = ("sequence", "crossfade")
+
+
+class GesturePipeline:
+    """A trained generator with its normalisers and pose format."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        meta: dict[str, Any],
+        device: torch.device | str = "cpu",
+        stitch: str = "sequence",
+    ) -> None:
+        if stitch not in STITCH:
+            raise DataError(f"stitch must be one of {list(STITCH)}, got {stitch!r}")
+        self.model, self.meta, self.stitch = model, meta, stitch
+        self.device = torch.device(device)
+        self.pose_norm = Normalizer.from_dict(meta["pose_norm"])
+        self.audio_norm = Normalizer.from_dict(meta["audio_norm"])
+        self.pose_format = PoseFormat.from_dict(meta["pose_format"])
+        self.fps = float(meta["fps"])
+        self.window = int(meta["window"])
+        self.text_dim = int(meta["kwargs"].get("text_dim", 0))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", stitch: str = "sequence") -> GesturePipeline:
+        from gesturekit.cospeech.fit import load_model
+
+        model, meta = load_model(path, device)
+        return cls(model, meta, device, stitch)
+
+    @property
+    def joint_names(self) -> list[str]:
+        return self.pose_format.joint_names
+
+    @property
+    def parents(self) -> list[int]:
+        return self.pose_format.parents
+
+    def from_features(self, audio: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """Raw features at pose rate ``(N, F)``, ``(N, D)`` -> poses ``(N, joints, dims)``."""
+        audio = np.asarray(audio, dtype=np.float32)
+        text = np.asarray(text, dtype=np.float32)
+        if audio.ndim != 2 or text.ndim != 2 or len(audio) != len(text) or len(audio) == 0:
+            shapes = f"{audio.shape}, {text.shape}"
+            raise DataError(f"features must be (frames, F) and (frames, D) with equal frames, got {shapes}")
+        if text.shape[1] != self.text_dim:
+            raise DataError(f"the model expects {self.text_dim}-d word features, got {text.shape[1]}")
+        a = self.audio_norm.transform(audio)
+        run = run_sequence if self.stitch == "sequence" else run_windows
+        out = run(self.model, a, text, self.window, self.device)
+        return self.pose_format.to_joints(self.pose_norm.inverse_transform(out))
+
+    def features(self, audio: Audio, words: Sequence[Segment] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        n = n_frames_for(audio, self.fps)
+        if n < 1:
+            raise DataError("audio is shorter than one pose frame", path=audio.path)
+        return audio_at_frames(audio, n, self.fps), words_at_frames(words, n, self.fps, self.text_dim)
+
+    def __call__(self, audio: Audio | str | Path, words: Sequence[Segment] | None = None) -> np.ndarray:
+        """Poses ``(frames, joints, dims)`` for a waveform (an :class:`Audio` or a file path)."""
+        if not isinstance(audio, Audio):
+            from gesturekit.io.audio import read_audio
+
+            audio = read_audio(audio)
+        a, t = self.features(audio, words)
+        return self.from_features(a, t)

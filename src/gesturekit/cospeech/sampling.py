@@ -1,0 +1,138 @@
+"""Generated poses for every interval of a split, and for a new recording.
+
+``sample_split`` writes the samples file (``gesturekit.cospeech.samples``) or, with
+``layout="reference"``, the reference's ``keypoints/<split>/<speaker>/<interval>.h5`` files
+(key ``pose/normalize``, ``(frames, 2, 52)`` pixels, root at 0; PATS-format models only).
+``generate_file`` writes ``poses.npz`` (``poses`` ``(frames, joints, dims)``, ``fps``,
+``joint_names``, ``parents``) and ``poses.json``. Poses are joint positions: 2-D keypoints (pixels)
+for PATS-format models; for BEAT2 (SMPL-X rotation) models the generic-skeleton forward
+kinematics (metres), the axis-angle rotations also stored as ``rotations_axis_angle``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from gesturekit.cospeech.data import load_corpus
+from gesturekit.cospeech.pipeline import GesturePipeline
+from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
+from gesturekit.errors import ConfigError, DataError, FormatError
+from gesturekit.fsutil import atomic_path, atomic_write_json
+from gesturekit.records import Segment
+from gesturekit.skeleton import SKELETONS, Skeleton, forward_kinematics
+
+
+def positions_of(axis_angle: np.ndarray) -> np.ndarray:
+    """``(T, 55, 3)`` SMPL-X axis-angle -> ``(T, 55, 3)`` joint positions (metres, generic skeleton)."""
+    return forward_kinematics(axis_angle).astype(np.float32)
+
+
+def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path, *, speaker: str | None = None,
+                 layout: str = "samples", overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
+    if layout not in ("samples", "reference"):
+        raise ConfigError(f"layout must be 'samples' or 'reference', got {layout!r}")
+    if layout == "reference" and pipe.pose_format.kind != "pats":
+        raise ConfigError("--layout reference needs a PATS-format model (52 2-D keypoints)")
+    corpus = load_corpus(data, speaker)
+    clips = corpus.split(split)
+    if not clips:
+        raise DataError(f"no clips in split {split!r}", path=data)
+    if out.exists() and not overwrite and (layout == "samples" or any(out.iterdir())):
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    items = []
+    for c in clips:
+        gen = pipe.from_features(c.audio, c.text)
+        gt = pipe.pose_format.to_joints(c.pose)
+        if pipe.pose_format.kind == "smplx6d":  # rotations -> joint positions on the generic skeleton
+            gen, gt = positions_of(gen), positions_of(gt)
+        item_id = c.clip_id.replace("/", "_").replace(":", "_")
+        items.append(
+            SampleItem(item_id, c.speaker, gen, gt, split=split, start_s=c.start_s, audio_path=c.audio_path)
+        )
+    fmt = pipe.pose_format
+    if layout == "samples":
+        if fmt.kind == "smplx6d":
+            sk, units = SKELETONS["beat2"], "m"
+        else:
+            sk = Skeleton(fmt.kind, fmt.joint_names, fmt.parents, items[0].generated.shape[-1])
+            units = "px" if fmt.kind == "pats" else "units"
+        write_samples(out, Samples(items, pipe.fps, sk, units, str(pipe.meta.get("model", ""))))
+        return {
+            "layout": layout,
+            "out": str(out),
+            "intervals": len(items),
+            "frames": int(sum(len(i.generated) for i in items)),
+        }
+    for it in items:
+        target = out / "keypoints" / split / it.speaker / f"{it.interval_id}.h5"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        arr = it.generated.astype(np.float64).copy()
+        arr -= arr[:, :1]  # root at 0
+        with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("pose/normalize", data=arr.transpose(0, 2, 1))  # (frames, 2, 52)
+    return {"layout": layout, "out": str(out), "intervals": len(items)}
+
+
+def read_transcript(path: str | Path) -> list[Segment]:
+    """Words from a Praat TextGrid (``words`` tier) or a JSON list of ``{word|label, start, end}``."""
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(path, "transcript not found")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text())
+            return [
+                Segment(str(w.get("word", w.get("label", ""))), float(w["start"]), float(w["end"]))
+                for w in data
+            ]
+        except (json.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError) as exc:
+            raise FormatError(path, f"expected a JSON list of {{word, start, end}} objects ({exc})") from None
+    from gesturekit.io.textgrid import read_words_phones
+
+    words, _ = read_words_phones(path)
+    if words is None:
+        raise FormatError(path, "no 'words' tier")
+    return list(words.segments)
+
+
+def generate_file(
+    pipe: GesturePipeline, audio: str | Path, transcript: str | Path | None, out: Path
+) -> dict[str, Any]:
+    words = read_transcript(transcript) if transcript else None
+    poses = pipe(audio, words)
+    extra = {}
+    if pipe.pose_format.kind == "smplx6d":  # poses are joint positions; the rotations ride along
+        extra["rotations_axis_angle"] = poses.astype(np.float32)
+        poses = positions_of(poses)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "poses.npz") as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f, poses=poses.astype(np.float32), fps=np.float32(pipe.fps),
+            joint_names=np.array(pipe.joint_names), parents=np.array(pipe.parents, dtype=np.int64), **extra,
+        )  # fmt: skip
+    record = {"fps": pipe.fps, "joint_names": pipe.joint_names, "parents": pipe.parents}
+    atomic_write_json(out / "poses.json", {**record, "poses": np.round(poses, 4).tolist()})
+    return {"out": str(out / "poses.npz"), "frames": int(poses.shape[0]), "joints": int(poses.shape[1]),
+            "dims": int(poses.shape[2]), "fps": pipe.fps, "seconds": poses.shape[0] / pipe.fps}  # fmt: skip
+
+
+def render_generated(out: Path, audio: str | Path) -> Path:
+    """Draw ``out/poses.npz`` as ``out/poses.mp4`` with the recording's sound.
+
+    The hook for the render module (``gesturekit.cospeech.render``, its
+    ``render_poses(npz_path, audio_path, video_path) -> Path``); a clear error when that module
+    is not part of this build.
+    """
+    try:
+        from gesturekit.cospeech import render  # type: ignore[attr-defined]
+    except ImportError:
+        render = None
+    fn = getattr(render, "render_poses", None)
+    if fn is None:
+        raise ConfigError("--render needs gesturekit.cospeech.render.render_poses, which this build lacks")
+    return Path(fn(out / "poses.npz", Path(audio), out / "poses.mp4"))

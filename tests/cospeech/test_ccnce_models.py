@@ -1,0 +1,127 @@
+"""Shapes of every registered co-speech model, the exactness of the aligned fusion, the U-Net."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gesturekit.cospeech.models import MODELS, VelocityDiscriminator, build_model, canonical_name
+from gesturekit.cospeech.models.layers import AlignedFusionLayer, AudioEncoder2D, UNet1D, token_positions
+from gesturekit.errors import ConfigError
+
+torch.set_num_threads(1)
+B, T, F, D, P, K = 3, 64, 64, 12, 10, 4
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    audio, text, pose = (
+        torch.randn(B, T, F, generator=g),
+        torch.randn(B, T, D, generator=g),
+        torch.randn(B, T, P),
+    )
+    return audio, text, pose, torch.randint(0, K, (B, T), generator=g)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_maps_speech_to_pose_windows(name):
+    audio, text, pose, labels = _batch()
+    m = build_model(name, pose_dim=P, text_dim=D, audio_dim=F, num_clusters=K, d=16, moco_queue=8, window=T)
+    if hasattr(m, "fit") and not list(m.parameters()):
+        m.fit(audio.numpy(), text.numpy(), pose.numpy())
+    m.train()
+    out, losses, extras = m(audio, text, pose, labels, epoch=5)
+    assert out.shape == (B, T, P)
+    assert all(torch.isfinite(v) for v in losses.values())
+    if name.startswith("ccnce") or name == "mix":
+        assert extras["logits"].shape == (B, T, K)
+        assert "cluster_ce" in losses
+    m.eval()
+    with torch.no_grad():
+        assert m(audio, text)[0].shape == (B, T, P)
+
+
+def test_reference_names_are_aliases_and_unknown_names_fail():
+    assert canonical_name("JointLateClusterSoftContrastiveGlobalDTW_G") == "ccnce"
+    assert canonical_name("JointLateClusterSoftTransformer12_G") == "mix"
+    with pytest.raises(ConfigError, match="unknown model"):
+        build_model("nope", pose_dim=4)
+
+
+def test_paper_configuration_size():
+    """The generator without BERT: the reference's 128.5 M minus its 109.7 M BERT, give or take the
+    unused MoCo copy of the U-Net the reference also carries."""
+    g = build_model("ccnce", pose_dim=96, text_dim=768, num_clusters=8)
+    n = sum(p.numel() for p in g.parameters()) / 1e6
+    assert 14.0 < n < 19.0
+
+
+def test_discriminator_scores_velocity_patches():
+    d = VelocityDiscriminator(P)
+    x = torch.randn(B, T, P)
+    assert d(x).shape == (B, 12)
+    # a constant offset does not change velocities, so it does not change the scores
+    d.eval()
+    torch.testing.assert_close(d(x), d(x + 5.0))
+
+
+def test_aligned_fusion_equals_masked_cross_attention():
+    """Cross-attention where each frame may see only its own token == out_proj(v_proj(token))."""
+    torch.manual_seed(0)
+    d, heads, L = 16, 4, 5
+    layer = AlignedFusionLayer(d, heads, ff=2, dropout=0.0).eval()
+    mha = nn.MultiheadAttention(d, heads, batch_first=True).eval()
+    with torch.no_grad():
+        mha.in_proj_weight[2 * d :] = layer.v_proj.weight
+        mha.in_proj_bias[2 * d :] = layer.v_proj.bias
+        mha.out_proj.weight.copy_(layer.out_proj.weight)
+        mha.out_proj.bias.copy_(layer.out_proj.bias)
+    x = torch.randn(2, T, d)
+    mem = torch.randn(2, L, d)
+    token_of = torch.stack(
+        [torch.arange(T) * L // T, torch.clamp(torch.arange(T) // 7, max=L - 1)]
+    )  # per sample
+    blocked = token_of[:, :, None] != torch.arange(L)[None, None, :]  # (B, T, L)
+    ref = mha(x, mem, mem, attn_mask=blocked.repeat_interleave(heads, 0), need_weights=False)[0]
+    aligned = torch.gather(mem, 1, token_of[:, :, None].expand(-1, -1, d))
+    ours = layer.out_proj(layer.v_proj(aligned))
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_token_positions_count_changes():
+    ids = torch.tensor([[5, 5, 7, 7, 7, 5, 0, 0]])
+    assert token_positions(ids).tolist() == [[0, 0, 1, 1, 1, 2, 3, 3]]
+    feats = torch.tensor([[[1.0], [1.0], [2.0]]])
+    assert token_positions(feats).tolist() == [[0, 0, 1]]
+
+
+def test_unet_needs_multiple_of_32_and_keeps_shape():
+    u = UNet1D(8, 5)
+    assert u(torch.randn(2, 8, 64)).shape == (2, 8, 64)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        u(torch.randn(2, 8, 40))
+
+
+def test_audio_encoder_keeps_frame_rate():
+    enc = AudioEncoder2D(16)
+    assert enc(torch.randn(2, 64, 64)).shape == (2, 16, 64)
+
+
+def test_every_config_file_loads_and_builds_its_model():
+    from pathlib import Path
+
+    from gesturekit.config import config_to_dict, load_config
+    from gesturekit.cospeech.fit import FitConfig
+
+    files = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    names = {f.stem for f in files}
+    assert {"ccnce", "mix", "ccnce_moco", "ccnce_patchwise", "speech2gesture", "ccnce_fullwidth"} <= names
+    for f in files:
+        cfg = load_config(FitConfig, f, [])
+        mo = config_to_dict(cfg.model_options)
+        mo.pop("curriculum_epochs")
+        m = build_model(cfg.model, pose_dim=96, text_dim=768, num_clusters=cfg.num_clusters, **mo)
+        assert sum(p.numel() for p in m.parameters()) > 0, f
+    full = load_config(FitConfig, files[[f.stem for f in files].index("ccnce_fullwidth")], [])
+    assert full.model_options.d == 256 and full.model_options.audio_encoder == "conv2d"
