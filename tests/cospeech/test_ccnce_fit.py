@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from gesturekit.checkpoint import load_checkpoint
@@ -17,6 +18,7 @@ from gesturekit.cospeech.pipeline import GesturePipeline, run_windows
 from gesturekit.cospeech.samples import read_samples
 from gesturekit.cospeech.synthetic import make_synthetic_corpus
 from gesturekit.errors import ConfigError, DataError
+from gesturekit.render.encode import probe
 
 torch.set_num_threads(1)
 
@@ -131,6 +133,16 @@ def test_cli_fit_sample_generate(cli, tmp_path, clip_dir, beat2_dir):
     with np.load(tmp_path / "gen" / "poses.npz") as z:
         assert z["poses"].shape == (int(64.097 * 15), 52, 2)
         assert float(z["fps"]) == 15.0 and len(z["joint_names"]) == 52 and len(z["parents"]) == 52
+    # --render draws the generated poses with the recording's sound
+    y, sr = sf.read(wav, dtype="float32")
+    short = tmp_path / "short.wav"
+    sf.write(short, y[: sr * 3], sr)
+    r = cli("cospeech", "generate", run, "--audio", short, "--render", "--out", tmp_path / "gen_video")
+    assert r.code == 0, r
+    video = Path(json.loads(r.out)["video"])
+    assert video.suffix == ".mp4" and video.parent == tmp_path / "gen_video"
+    info = probe(video)
+    assert info.video_streams == 1 and info.audio_streams == 1 and abs(info.duration - 3.0) < 1 / 15 + 0.05
 
 
 def test_cli_errors_are_one_line(cli, tmp_path):

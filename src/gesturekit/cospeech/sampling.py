@@ -121,18 +121,14 @@ def generate_file(
             "dims": int(poses.shape[2]), "fps": pipe.fps, "seconds": poses.shape[0] / pipe.fps}  # fmt: skip
 
 
-def render_generated(out: Path, audio: str | Path) -> Path:
-    """Draw ``out/poses.npz`` as ``out/poses.mp4`` with the recording's sound.
+def render_generated(out: Path, audio: str | Path, transcript: str | Path | None = None) -> Path:
+    """Draw ``out/poses.npz`` as an MP4 in ``out`` with the recording's sound (and words).
 
-    The hook for the render module (``gesturekit.cospeech.render``, its
-    ``render_poses(npz_path, audio_path, video_path) -> Path``); a clear error when that module
-    is not part of this build.
+    Rendering reads the saved poses, never the model (see :mod:`gesturekit.render`).
     """
-    try:
-        from gesturekit.cospeech import render  # type: ignore[attr-defined]
-    except ImportError:
-        render = None
-    fn = getattr(render, "render_poses", None)
-    if fn is None:
-        raise ConfigError("--render needs gesturekit.cospeech.render.render_poses, which this build lacks")
-    return Path(fn(out / "poses.npz", Path(audio), out / "poses.mp4"))
+    from gesturekit.render.video import render_input
+
+    videos = render_input(
+        out / "poses.npz", out, audio=audio, text=transcript is not None, transcript=transcript, overwrite=True
+    )
+    return videos[0]

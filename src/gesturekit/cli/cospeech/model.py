@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
     g.add_argument("--transcript", default=None, metavar="TEXTGRID_OR_JSON")
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--device", default="cpu")
-    g.add_argument("--render", action="store_true", help="also draw DIR/poses.mp4 (needs the render module)")
+    g.add_argument("--render", action="store_true", help="also draw DIR/poses as an MP4 with the sound")
     g.set_defaults(func=_generate)
 
 
@@ -79,6 +79,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.render:
         from gesturekit.cospeech.sampling import render_generated
 
-        result["video"] = str(render_generated(Path(args.out), args.audio))
+        tg = args.transcript if args.transcript and str(args.transcript).lower().endswith(".textgrid") else None
+        result["video"] = str(render_generated(Path(args.out), args.audio, tg))
     print_json(result)
     return 0
