@@ -57,7 +57,9 @@ def test_shapes_and_nonnegative_scores(method):
 def test_padded_batch_equals_each_utterance_alone(method):
     torch.manual_seed(1)
     net = build_net(method, 4, NetConfig(gestures=5, width=7)).eval()
-    arrays = [np.random.default_rng(i).normal(size=(n, 4)).astype(np.float32) for i, n in enumerate((40, 25, 33))]
+    arrays = [
+        np.random.default_rng(i).normal(size=(n, 4)).astype(np.float32) for i, n in enumerate((40, 25, 33))
+    ]
     b = make_batch(arrays)
     out = net(b.x, b.mask)
     for i, a in enumerate(arrays):

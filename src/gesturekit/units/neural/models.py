@@ -40,6 +40,8 @@ class NetConfig:
     decoder: str = "signed"  # signed | softplus | exp
     # VAE
     prior_rate: float = 1.0  # rate of the exponential prior on each score
+    phone_hidden: int = 128
+    phone_layers: int = 2
     min_log_sigma: float = -6.0
     max_log_sigma: float = 2.0
 
@@ -173,7 +175,9 @@ class AECNMF(nn.Module):
             channels, self._enc_out(cfg), hidden, list(cfg.kernels), final_relu=self._relu
         )
         self.decoder = ConvDecoder(channels, cfg.gestures, cfg.width, cfg.decoder)
-        self.phone_head = PhoneHead(cfg.gestures, n_phones) if n_phones > 0 else None
+        self.phone_head = (
+            PhoneHead(cfg.gestures, n_phones, cfg.phone_hidden, cfg.phone_layers) if n_phones > 0 else None
+        )
 
     _relu = True
 
