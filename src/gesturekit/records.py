@@ -96,6 +96,11 @@ class EMARecording:
     phones: SegmentTier | None = None
     prompt: str | None = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # Appended for the EMA readers: the speaker's (mean, std) per channel name that undo a
+    # z-scored recording (kept by name so `select` stays consistent); and every repair a reader
+    # made (NaN interpolation, trimming to the audio), so nothing changes silently.
+    ema_stats: dict[str, tuple[float, float]] | None = None
+    repairs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -134,3 +139,73 @@ class EMARecording:
             raise KeyError(f"{self.path}: unknown channel(s) {missing}; this recording has {self.channels}")
         idx = [self.channels.index(c) for c in channels]
         return replace(self, data=self.data[:, idx], channels=list(channels))
+
+    def destandardized(self, units: str = "mm") -> EMARecording:
+        """Undo the z-scoring with :attr:`ema_stats` (``x * std + mean``) -> a copy in ``units``."""
+        from gesturekit.errors import DataError
+
+        if self.units != "z":
+            raise DataError(f"recording is in '{self.units}', not z-scored", self.path)
+        if not self.ema_stats:
+            raise DataError("no ema.stats were found to undo the z-scoring", self.path)
+        missing = [c for c in self.channels if c not in self.ema_stats]
+        if missing:
+            raise DataError(f"ema.stats has no statistics for channel(s) {missing}", self.path)
+        stats = np.array([self.ema_stats[c] for c in self.channels], dtype=np.float64)
+        data = self.data.astype(np.float64) * stats[:, 1] + stats[:, 0]
+        return replace(self, data=data.astype(np.float32), units=units, ema_stats=None)
+
+
+@dataclass
+class CoSpeechClip:
+    """One co-speech interval (a PATS interval or a BEAT2 take), whatever the dataset.
+
+    ``streams`` maps a PATS-style key to a float32/int array whose first axis is time at
+    ``rates[key]`` frames per second:
+
+    - PATS: ``pose/data``, ``pose/normalize``, ``pose/confidence`` ``(T, 104)`` at 15 fps
+      (x of 52 joints then y, pixels relative to the neck); ``audio/log_mel_400`` ``(Ta, 64)`` at
+      100 fps; ``audio/log_mel_512`` ``(Tb, 128)``; ``audio/silence`` ``(T,)`` 0/1 at 15 fps (1 =
+      silent); ``text/bert`` ``(T, 768)``, ``text/w2v`` ``(T, 300)``, ``text/tokens`` ``(T,)`` int64
+      BERT WordPiece ids, all repeated per pose frame at 15 fps.
+    - BEAT2: ``pose/axis_angle`` ``(T, 165)`` (55 SMPL-X joints x 3), ``pose/rot6d`` ``(T, 330)``
+      (55 joints x the 6-D continuous rotation: the first two columns of each rotation matrix,
+      ``[r00, r10, r20, r01, r11, r21]``), ``pose/trans`` ``(T, 3)`` metres, ``face/expressions``
+      ``(T, 100)``, all at 30 fps; audio features when computed.
+
+    ``pose_key`` names the stream a model predicts by default (``pose/normalize`` for PATS,
+    ``pose/rot6d`` for BEAT2) and ``skeleton`` the :data:`gesturekit.skeleton.SKELETONS` entry used
+    to draw it. ``words`` is the word tier in seconds (PATS ``text/meta`` frames / 15).
+    ``split`` is ``train``, ``dev``, ``test`` or ``None``.
+    """
+
+    name: str
+    speaker: str
+    dataset: str
+    streams: dict[str, np.ndarray]
+    rates: dict[str, float]
+    pose_key: str
+    skeleton: str
+    split: str | None = None
+    audio: Audio | None = None
+    words: SegmentTier | None = None
+    phones: SegmentTier | None = None
+    path: Path | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def pose(self) -> np.ndarray:
+        """The default pose stream ``(T, D)``."""
+        return self.streams[self.pose_key]
+
+    @property
+    def pose_rate_hz(self) -> float:
+        return float(self.rates[self.pose_key])
+
+    @property
+    def frames(self) -> int:
+        return int(self.pose.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.pose_rate_hz

@@ -39,6 +39,9 @@ class Normalizer:
             raise DataError(f"arrays have different channel counts {sorted(widths)}")
         allx = np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays], axis=0)
         n = allx.shape[1]
+        empty = np.flatnonzero(~np.isfinite(allx).any(axis=0)).tolist()
+        if empty:
+            raise DataError(f"channels {empty} have no finite samples to fit a normaliser on")
         if self.method == "none":
             shift, scale = np.zeros(n), np.ones(n)
         elif self.method == "zscore":
@@ -48,9 +51,6 @@ class Normalizer:
             shift, scale = lo, hi - lo
         else:
             raise DataError(f"unknown normalisation '{self.method}'; use none, zscore or minmax")
-        if not np.all(np.isfinite(shift)):
-            bad = np.flatnonzero(~np.isfinite(shift)).tolist()
-            raise DataError(f"channels {bad} have no finite samples to fit a normaliser on")
         scale = np.where(scale > 1e-12, scale, 1.0)  # constant channels stay put
         self.shift, self.scale = shift.astype(np.float64), scale.astype(np.float64)
         self.channels = list(channels) if channels is not None else self.channels

@@ -47,7 +47,24 @@ def detect_ema_format(path: str | Path) -> str:
         if path.suffix.lower() in reader.suffixes and reader.sniff(path, head):
             return reader.name
     known = sorted({s for r in EMA_READERS.values() for s in r.suffixes})
-    raise FormatError(path, f"not a recognised EMA format (known suffixes: {', '.join(known)})")
+    if path.suffix.lower() not in known:
+        raise FormatError(path, f"not a recognised EMA format (known suffixes: {', '.join(known)})")
+    raise FormatError(path, _why_unrecognised(head))
+
+
+def _why_unrecognised(head: bytes) -> str:
+    """A readable reason a file with an EMA suffix matched no format."""
+    if b"\x00" in head[:512]:
+        return f"unknown binary header {head[:16]!r} (expected EST_File Track, a .npy or a MATLAB file)"
+    first = next((ln.split() for ln in head.decode("latin-1").splitlines() if ln.strip()), [])
+    try:
+        [float(t) for t in first]
+    except ValueError:
+        return f"unknown header {' '.join(first)[:60]!r} (EST tracks start with 'EST_File Track')"
+    return (
+        f"text EMA with {len(first)} columns on its first line: nema text has 12, "
+        "MOCHA ASCII 22 (time, flag, 20 coils), XRMB .txy 17"
+    )
 
 
 def read_ema(path: str | Path, format: str | None = None, **kwargs) -> EMARecording:
@@ -60,14 +77,19 @@ def read_ema(path: str | Path, format: str | None = None, **kwargs) -> EMARecord
 
 
 # Importing the format modules registers their readers.
+from gesturekit.io import est as _est  # noqa: E402,F401
+from gesturekit.io import hprc as _hprc  # noqa: E402,F401
+from gesturekit.io import mocha as _mocha  # noqa: E402,F401
 from gesturekit.io import nema as _nema  # noqa: E402,F401
+from gesturekit.io import xrmb as _xrmb  # noqa: E402,F401
 
 
 def find_ema_files(paths: list[str | Path]) -> list[Path]:
     """Expand files and folders (searched recursively) into the EMA files they hold, sorted.
 
-    A folder file is kept when its suffix belongs to a registered format; a named file is kept
-    as it is (its format is checked when it is read). A path that does not exist is an error.
+    A folder file is kept when its suffix belongs to a registered format (hidden files and
+    folders are skipped; in a CMU ``cin_us_<spk>/`` tree only ``nema/`` is read); a named file
+    is kept as it is (its format is checked when it is read). A missing path is an error.
     """
     suffixes = {s for r in EMA_READERS.values() for s in r.suffixes}
     out: list[Path] = []
@@ -75,7 +97,18 @@ def find_ema_files(paths: list[str | Path]) -> list[Path]:
         if not p.exists():
             raise FormatError(p, "no such file or folder")
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in suffixes)
+            from gesturekit.io.corpus import _cmu_speaker_dirs, open_corpus
+
+            if _cmu_speaker_dirs(p):  # a CMU emadata tree: only nema/ holds EMA (lab/ may hold .npy)
+                out.extend(item.path for item in open_corpus(p).items)
+                continue
+            found = sorted(
+                q
+                for q in p.rglob("*")
+                if q.is_file()
+                and q.suffix.lower() in suffixes
+                and not any(part.startswith(".") for part in q.relative_to(p).parts)
+            )
             if not found:
                 raise FormatError(p, f"folder holds no EMA files ({', '.join(sorted(suffixes))})")
             out.extend(found)

@@ -1,0 +1,150 @@
+"""``gesturekit cospeech info | features | pack``: co-speech data from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gesturekit.cli.common import print_json
+from gesturekit.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("info", help="what a PATS data folder or a folder of BEAT2 takes holds")
+    p.add_argument("root", help="PATS data folder (pats/data or pats) or a folder of BEAT2 takes")
+    p.add_argument("--speaker", action="append", default=None, help="speaker (repeatable; default all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("features", help="PATS features (log-mel, silence, tokens, embeddings) of a WAV file")
+    p.add_argument("--audio", required=True, metavar="WAV")
+    p.add_argument("--transcript", metavar="TEXTGRID|JSON", help="word timings: a TextGrid or a JSON word list")
+    p.add_argument(
+        "--model", metavar="DIR", help="local Hugging Face model folder (default: a cached bert-base-uncased)"
+    )
+    p.add_argument("--no-embeddings", action="store_true", help="tokens only, no text/bert")
+    p.add_argument("--fps", type=float, default=15.0, help="pose frame rate of the per-frame keys (default 15)")
+    p.add_argument(
+        "--vad", default="auto", choices=["auto", "webrtc", "energy"], help="voice-activity detector"
+    )
+    p.add_argument("--out", required=True, metavar="FILE.h5")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("pack", help="pack PATS intervals or BEAT2 takes into a memory-mapped store")
+    p.add_argument("root", help="PATS data folder or a folder of BEAT2 takes")
+    p.add_argument("--speaker", action="append", default=None, help="speaker (repeatable; default all)")
+    p.add_argument("--out", required=True, metavar="STORE")
+    p.add_argument(
+        "--keys", help="comma-separated modality keys (default: the CC-NCE set / BEAT2 pose + audio)"
+    )
+    p.add_argument("--model", metavar="DIR", help="BEAT2: tokenizer folder for text/tokens")
+    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)), help="processes")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted pack in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out store")
+    p.add_argument(
+        "--skip-broken", action="store_true", help="skip and report broken intervals instead of failing"
+    )
+    p.add_argument(
+        "--verify", action="store_true", help="check every checksum (alone on a finished store: only check)"
+    )
+    p.set_defaults(func=cmd_pack)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from gesturekit.io.corpus_info import corpus_info
+
+    info = corpus_info(args.root, args.speaker)
+    for b in info["broken"]:
+        print(f"broken: {b['speaker']}/{b['name']}: {b['problem']}", file=sys.stderr)
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{info['format']} corpus at {info['root']}")
+    print(f"{'speaker':<16} {'train':>6} {'dev':>5} {'test':>5} {'missing':>7} {'hours':>8}  keys")
+    for s, e in info["speakers"].items():
+        counts = f"{e['train']:>6} {e['dev']:>5} {e['test']:>5} {e['missing']:>7} {e['hours']:>8.3f}"
+        print(f"{s:<16} {counts}  {', '.join(e['keys'])}")
+    print(f"broken intervals: {len(info['broken'])}")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from gesturekit.features.clip import describe, speech_features, write_features_h5
+    from gesturekit.features.text import default_text_model, read_transcript
+    from gesturekit.io.audio import read_audio
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    audio = read_audio(args.audio)
+    words = read_transcript(args.transcript) if args.transcript else None
+    model = Path(args.model) if args.model else default_text_model()
+    if words is not None and model is None:
+        print(
+            "note: no --model and no local bert-base-uncased: text/tokens and text/bert not computed",
+            file=sys.stderr,
+        )
+    try:
+        streams, _, meta = speech_features(
+            audio, words, fps=args.fps, model_dir=model, embeddings=not args.no_embeddings, vad=args.vad
+        )
+    except ConfigError:
+        raise
+    except ValueError as exc:  # DataError from the feature code, named with the file
+        raise ConfigError(f"{args.audio}: {exc}") from None
+    write_features_h5(out, streams, meta)
+    summary = describe(streams)
+    if meta is not None:
+        summary["text/meta"] = [len(meta), 3]
+    print_json({"out": str(out), "keys": summary, "model": str(model) if model else None})
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from gesturekit.io.corpus_info import detect_format
+    from gesturekit.store import pack_beat2, pack_pats, verify_store
+    from gesturekit.store.layout import STORE_JSON
+
+    out = Path(args.out)
+    if args.verify and (out / STORE_JSON).exists() and not (args.overwrite or args.resume):
+        res = verify_store(out)
+        print_json(res)
+        return 0 if res["ok"] else 1
+    keys = [k.strip() for k in args.keys.split(",")] if args.keys else None
+    kw: dict[str, Any] = {
+        "workers": args.workers,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "skip_broken": args.skip_broken,
+        "progress": _progress,
+    }
+    fmt = detect_format(args.root)
+    if fmt == "pats":
+        report = pack_pats(args.root, out, speakers=args.speaker, keys=keys, **kw)
+    else:
+        report = pack_beat2(args.root, out, speakers=args.speaker, keys=keys, vocab=args.model, **kw)
+    for s in report.skipped:
+        print(f"skipped: {s['name']}: {s['problem']}", file=sys.stderr)
+    print(f"skipped {len(report.skipped)} broken interval(s)", file=sys.stderr)
+    result: dict[str, Any] = {
+        "store": str(out),
+        "format": fmt,
+        "intervals": report.written,
+        "pose_frames": report.frames,
+        "skipped": len(report.skipped),
+        "resumed": report.resumed,
+    }
+    if args.verify:
+        result["verify"] = verify_store(out)
+    print_json(result)
+    return 0 if not args.verify or result["verify"]["ok"] else 1
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    if os.environ.get("GESTUREKIT_QUIET") or not sys.stderr.isatty():
+        return
+    print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)

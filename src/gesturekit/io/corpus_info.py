@@ -1,0 +1,119 @@
+"""What a co-speech corpus folder holds: ``gesturekit cospeech info`` without the printing.
+
+:func:`corpus_info` returns one JSON-able dict ``{"format": "pats"|"beat2", "root": ...,
+"speakers": {speaker: {"train": n, "dev": n, "test": n, "missing": n, "hours": x, "keys": [...]}},
+"broken": [{"name", "speaker", "split", "path", "problem"}]}``. Counts are of *good* intervals:
+listed in the published split, not in the missing list, and readable with every check passing;
+every broken one is named in ``broken`` and counted nowhere else. ``keys`` are the keys every good
+interval of the speaker has. ``hours`` sums the good intervals' pose durations.
+BEAT2: splits from ``train_test_split.csv`` (else all ``train``); ``missing`` counts takes without
+a wav; keys are the clip streams plus ``audio/wav``, ``text/words`` and ``text/phones`` when present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gesturekit.errors import DataError, FormatError, GesturekitError
+
+
+def detect_format(root: str | Path) -> str:
+    from gesturekit.io.pats import is_pats_root
+
+    root = Path(root)
+    if not root.exists():
+        raise FormatError(root, "folder not found")
+    if is_pats_root(root):
+        return "pats"
+    if (root.is_file() and root.suffix == ".npz") or any(root.rglob("*.npz")):
+        return "beat2"
+    raise FormatError(
+        root, "neither a PATS data folder (cmu_intervals_df.csv) nor a folder of BEAT2 takes (*.npz)"
+    )
+
+
+def _entry() -> dict[str, Any]:
+    return {"train": 0, "dev": 0, "test": 0, "missing": 0, "hours": 0.0, "keys": None}
+
+
+def pats_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
+    from gesturekit.io.pats import PatsCorpus, read_pats_interval
+
+    corpus = PatsCorpus(root)
+    chosen = corpus.check_speakers(speakers)
+    out: dict[str, dict[str, Any]] = {s: _entry() for s in chosen}
+    broken: list[dict[str, str]] = []
+    for iv in corpus.missing_intervals(chosen):
+        out[iv.speaker]["missing"] += 1
+    for iv in corpus.intervals(chosen):
+        try:
+            clip = read_pats_interval(iv.path, speaker=iv.speaker, split=iv.split)
+        except GesturekitError as exc:
+            broken.append(
+                {
+                    "name": iv.interval_id,
+                    "speaker": iv.speaker,
+                    "split": iv.split,
+                    "path": str(iv.path),
+                    "problem": str(exc),
+                }
+            )
+            continue
+        e = out[iv.speaker]
+        if iv.split in ("train", "dev", "test"):
+            e[iv.split] += 1
+        e["hours"] += clip.duration / 3600.0
+        keys = set(clip.streams) | ({"text/meta"} if clip.words is not None else set())
+        e["keys"] = keys if e["keys"] is None else (e["keys"] & keys)
+    return {"format": "pats", "root": str(corpus.root), "speakers": _finish(out), "broken": broken}
+
+
+def beat2_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
+    from gesturekit.io.beat2 import find_takes, read_beat2_take, read_splits
+
+    takes = find_takes(root)
+    have = sorted({t.speaker for t in takes})
+    if speakers and list(speakers) != ["all"]:
+        unknown = [s for s in speakers if s not in have]
+        if unknown:
+            raise DataError(f"unknown speaker(s) {unknown}; these takes have {have}", root)
+        takes = [t for t in takes if t.speaker in speakers]
+    splits = read_splits(root)
+    out: dict[str, dict[str, Any]] = {s: _entry() for s in sorted({t.speaker for t in takes})}
+    broken: list[dict[str, str]] = []
+    for t in takes:
+        split = splits.get(t.name, "train")
+        try:
+            clip = read_beat2_take(t, split=split)
+        except GesturekitError as exc:
+            broken.append(
+                {"name": t.name, "speaker": t.speaker, "split": split, "path": str(t.npz), "problem": str(exc)}
+            )
+            continue
+        e = out[t.speaker]
+        if t.wav is None:
+            e["missing"] += 1
+        if split in ("train", "dev", "test"):
+            e[split] += 1
+        e["hours"] += clip.duration / 3600.0
+        keys = set(clip.streams)
+        keys |= {"audio/wav"} if clip.audio is not None else set()
+        keys |= {"text/words"} if clip.words is not None else set()
+        keys |= {"text/phones"} if clip.phones is not None else set()
+        e["keys"] = keys if e["keys"] is None else (e["keys"] & keys)
+    return {"format": "beat2", "root": str(root), "speakers": _finish(out), "broken": broken}
+
+
+def _finish(out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    for e in out.values():
+        e["keys"] = sorted(e["keys"] or [])
+        e["hours"] = round(float(e["hours"]), 6)
+    return out
+
+
+def corpus_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
+    """Summary of a PATS ``data`` folder or a folder of BEAT2 takes (see the module docstring)."""
+    fmt = detect_format(root)
+    return pats_info(root, speakers) if fmt == "pats" else beat2_info(root, speakers)
