@@ -5,7 +5,7 @@
 matched by name, rate checked) or an array ``(time, channels)`` in the data's own units and
 returns the scores ``(gestures, time)`` (the VAE's posterior mean); ``decode(scores)`` returns
 ``(time, channels)`` in data units; ``sample(x, n)`` draws VAE scores. Inference runs without
-autograd on frozen tensors (:class:`FastInference`: the decoder's flipped kernel is computed
+autograd on frozen tensors (:class:`FastInference`: the decoder's gesture matrix is computed
 once), one utterance at a time, so the time per frame does not depend on padding.
 
 The checkpoint holds the network's ``state_dict`` plus ``gestures`` ``(channels, gestures,
@@ -37,9 +37,10 @@ def net_config_from_dict(d: dict[str, Any]) -> NetConfig:
 
 
 class FastInference:
-    """The AE's encoder and decoder as plain conv1d calls on frozen tensors (no autograd).
+    """The encoder and decoder as plain conv1d / matmul calls on frozen tensors (no autograd).
 
-    ``(1, channels, time)`` -> scores ``(1, gestures, time)``; scores -> ``(1, channels, time)``.
+    ``(1, channels, time)`` -> scores ``(1, gestures, time)`` (the VAE's posterior mean);
+    scores -> ``(1, channels, time)``.
     """
 
     def __init__(self, net: AECNMF):
@@ -47,17 +48,32 @@ class FastInference:
             (c.weight.detach().clone().contiguous(), c.bias.detach().clone().contiguous(), c.padding[0])
             for c in net.encoder.convs
         ]
-        self.w_dec = net.decoder.conv_weight().detach().clone().contiguous()
-        k = net.decoder.width
-        self.pad = (k - 1 - net.decoder.centre, net.decoder.centre)
+        self.final_relu = net.encoder.final_relu
+        self.vae = net if isinstance(net, VAECNMF) else None
+        w = net.decoder.gestures().detach()
+        c, g, k = w.shape
+        self.w_dec = w.permute(0, 2, 1).reshape(c * k, g).contiguous()  # (channels * width, gestures)
+        self.width = k
+        self.centre = net.decoder.centre
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        for w, b, p in self.layers:
-            x = F.conv1d(x, w, b, padding=p).relu_()
-        return x
+        n = len(self.layers)
+        for i, (w, b, p) in enumerate(self.layers):
+            x = F.conv1d(x, w, b, padding=p)
+            if i < n - 1 or self.final_relu:
+                x = x.relu_()
+        if self.vae is None:
+            return x
+        mu, log_sigma = x.chunk(2, dim=1)
+        cfg = self.vae.cfg
+        log_sigma = log_sigma.clamp(cfg.min_log_sigma, cfg.max_log_sigma)
+        return VAECNMF.posterior_mean(mu.clamp(-20.0, 8.0), log_sigma)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
-        return F.conv1d(F.pad(h, self.pad), self.w_dec)
+        """:func:`~gesturekit.units.neural.models.convolutive_decode` with the reshaped gestures."""
+        t, k = h.shape[-1], self.width
+        p = torch.matmul(self.w_dec, h)
+        return F.fold(p, (1, t + k - 1), (1, k))[:, :, 0, self.centre : self.centre + t]
 
 
 class NeuralUnitModel(UnitModel):
@@ -72,7 +88,7 @@ class NeuralUnitModel(UnitModel):
         super().__init__(gestures, normalizer, channels, rate_hz, hparams)
         self.net = net
         self.method = "vae" if isinstance(net, VAECNMF) else "ae"  # type: ignore[misc]
-        self._fast = None if isinstance(net, VAECNMF) else FastInference(net)
+        self._fast = FastInference(net)
 
     @property
     def phone_set(self) -> list[str]:
@@ -106,25 +122,21 @@ class NeuralUnitModel(UnitModel):
     @torch.inference_mode()
     def encode_normalised(self, xn: np.ndarray) -> np.ndarray:
         t = self._tensor(xn)
-        h = self._fast.encode(t) if self._fast is not None else self.net.encode(t)
+        h = self._fast.encode(t)
         return h[0].numpy()
 
     @torch.inference_mode()
     def decode_normalised(self, scores: np.ndarray) -> np.ndarray:
         h = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))[None]
-        y = self._fast.decode(h) if self._fast is not None else self.net.decode(h)
+        y = self._fast.decode(h)
         return y[0].T.numpy()
 
     @torch.inference_mode()
     def reconstruct(self, x: EMARecording | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(scores (gestures, time), reconstruction (time, channels))`` without leaving torch."""
         t = self._tensor(self.normalise(x))
-        if self._fast is not None:
-            h = self._fast.encode(t)
-            y = self._fast.decode(h)
-        else:
-            h = self.net.encode(t)
-            y = self.net.decode(h)
+        h = self._fast.encode(t)
+        y = self._fast.decode(h)
         return h[0].numpy(), self.normalizer.inverse_transform(y[0].T.numpy())
 
     @torch.inference_mode()

@@ -124,10 +124,22 @@ class ConvDecoder(nn.Module):
         """The conv1d weight ``(channels, gestures, width)``: the time-flipped gestures."""
         return self.gestures().flip(-1)
 
-    def forward(self, h: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.conv_weight() if weight is None else weight
-        k = self.width
-        return F.conv1d(F.pad(h, (k - 1 - self.centre, self.centre)), w)
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return convolutive_decode(h, self.gestures(), self.centre)
+
+
+def convolutive_decode(h: torch.Tensor, w: torch.Tensor, centre: int) -> torch.Tensor:
+    """``x_hat[b, a, t] = sum_g sum_k w[a, g, k] h[b, g, t - k + centre]`` (zero outside ``h``).
+
+    ``h`` ``(batch, gestures, time)``, ``w`` ``(channels, gestures, width)`` -> ``(batch, channels,
+    time)``. One matrix product ``(channels * width, gestures) @ h`` followed by an overlap-add
+    (``fold``): the same sum as a padded conv1d with the flipped gestures, about twice as fast on
+    the CPU (forward and backward).
+    """
+    c, g, k = w.shape
+    t = h.shape[-1]
+    p = torch.matmul(w.permute(0, 2, 1).reshape(c * k, g), h)  # (batch, channels * width, time)
+    return F.fold(p, (1, t + k - 1), (1, k))[:, :, 0, centre : centre + t]
 
 
 class PhoneHead(nn.Module):
