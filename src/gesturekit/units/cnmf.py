@@ -115,6 +115,9 @@ class ConvNMF:
     centred: centred kernels (``True``) or causal ones (the kernel starts at the activation).
     alpha_H: L1 penalty on the scores. ``sparseness``: Hoyer sparseness in ``[0, 1]`` imposed
         on each gesture's scores over time (``None``: no constraint).
+    sparseness_warmup: iterations over which the Hoyer target rises linearly from 0 (``None``:
+        a third of the iterations for KL, whose cost explodes where a sudden projection leaves
+        data unexplained, and none for Frobenius).
     lambda_xortho: seqNMF's cross-orthogonality penalty (discourages redundant gestures).
     normalize_gestures: rescale each gesture to unit L2 norm after every update, with the
         scale moved into its scores.
@@ -135,6 +138,7 @@ class ConvNMF:
         centred: bool = True,
         alpha_H: float = 0.0,
         sparseness: float | None = None,
+        sparseness_warmup: int | None = None,
         lambda_xortho: float = 0.0,
         normalize_gestures: bool = True,
         transform_max_iter: int | None = None,
@@ -153,6 +157,7 @@ class ConvNMF:
         self.centred = centred
         self.alpha_H = alpha_H
         self.sparseness = sparseness
+        self.sparseness_warmup = sparseness_warmup
         self.lambda_xortho = lambda_xortho
         self.normalize_gestures = normalize_gestures
         self.transform_max_iter = transform_max_iter
@@ -166,8 +171,8 @@ class ConvNMF:
     def get_params(self, deep: bool = True) -> dict:
         names = [
             "n_components", "width", "beta_loss", "max_iter", "tol", "random_state", "centred",
-            "alpha_H", "sparseness", "lambda_xortho", "normalize_gestures", "transform_max_iter",
-            "check_every", "device", "dtype", "engine", "verbose",
+            "alpha_H", "sparseness", "sparseness_warmup", "lambda_xortho", "normalize_gestures",
+            "transform_max_iter", "check_every", "device", "dtype", "engine", "verbose",
         ]  # fmt: skip
         out = {n: getattr(self, n) for n in names}
         if isinstance(out["dtype"], torch.dtype):
@@ -190,6 +195,8 @@ class ConvNMF:
             raise ConfigError(f"width must be >= 1, got {self.width}")
         if self.sparseness is not None and not 0.0 <= float(self.sparseness) <= 1.0:
             raise ConfigError(f"sparseness must be in [0, 1], got {self.sparseness}")
+        if self.sparseness_warmup is not None and int(self.sparseness_warmup) < 0:
+            raise ConfigError(f"sparseness_warmup must be >= 0, got {self.sparseness_warmup}")
         if self.alpha_H < 0 or self.lambda_xortho < 0:
             raise ConfigError("alpha_H and lambda_xortho must be >= 0")
         if self.engine not in convops.ENGINES:
@@ -293,7 +300,9 @@ class ConvNMF:
         Xh = Xh.clamp_min(EPS)
         return float((M * (torch.xlogy(V, V / Xh) - V + Xh)).sum())
 
-    def _update_H(self, W: torch.Tensor, H: torch.Tensor, b: _Batch, xortho: float) -> torch.Tensor:
+    def _update_H(
+        self, W: torch.Tensor, H: torch.Tensor, b: _Batch, xortho: float, sparseness: float | None = None
+    ) -> torch.Tensor:
         off, eng = self._offset, self.engine
         Xh = self._recon(W, H).clamp_min(EPS)
         MV = b.M * b.V
@@ -313,8 +322,8 @@ class ConvNMF:
             den = den + xortho * self._xortho_term(wtx)
         H = H * num.clamp_min(0) / den.clamp_min(EPS)
         H = H * b.Hmask
-        if self.sparseness is not None:
-            H = hoyer_project(H, float(self.sparseness), b.Hmask[0] > 0)
+        if sparseness is not None:
+            H = hoyer_project(H, sparseness, b.Hmask[0] > 0)
         return H
 
     def _xortho_term(self, wtx: torch.Tensor) -> torch.Tensor:
@@ -360,6 +369,15 @@ class ConvNMF:
         ratio = float((b.M * b.V).sum() / (b.M * Xh).sum().clamp_min(EPS))
         return H * b.Hmask * max(ratio, EPS)
 
+    def _sparseness_at(self, it: int, n_iter: int) -> float | None:
+        """The Hoyer target at iteration ``it`` (1-based): it rises linearly over the warm-up."""
+        if self.sparseness is None:
+            return None
+        warm = self.sparseness_warmup
+        if warm is None:
+            warm = n_iter // 3 if self._beta == 1.0 else 0
+        return float(self.sparseness) * min(1.0, it / warm) if warm > 0 else float(self.sparseness)
+
     def _run(self, b: _Batch, W: torch.Tensor, H: torch.Tensor, n_iter: int, update_W: bool):
         history: list[float] = []
         prev = self._cost(b, self._recon(W, H))
@@ -368,7 +386,8 @@ class ConvNMF:
         t0 = time.perf_counter()
         for it in range(1, n_iter + 1):
             xortho = self.lambda_xortho if it < n_iter else 0.0
-            H = self._update_H(W, H, b, xortho)
+            s_now = self._sparseness_at(it, n_iter)
+            H = self._update_H(W, H, b, xortho, s_now)
             if update_W:
                 W = self._update_W(W, H, b, xortho)
                 if self.normalize_gestures:
@@ -376,9 +395,15 @@ class ConvNMF:
             if self.check_every and (it % self.check_every == 0 or it == n_iter):
                 cost = self._cost(b, self._recon(W, H))
                 history.append(cost)
+                if not math.isfinite(cost):
+                    raise DataError(
+                        f"ConvNMF diverged: the cost is not finite at iteration {it}; lower "
+                        "sparseness (or its warm-up), alpha_H or lambda_xortho"
+                    )
                 if self.verbose:
                     log.info("ConvNMF iter %d  cost %.6g  (%.2fs)", it, cost, time.perf_counter() - t0)
-                if self.tol > 0 and prev - cost < self.tol * abs(prev) and it < n_iter:
+                warming = s_now is not None and s_now < float(self.sparseness)  # the cost may rise
+                if self.tol > 0 and not warming and prev - cost < self.tol * abs(prev) and it < n_iter:
                     prev = cost
                     break
                 prev = cost
@@ -442,8 +467,9 @@ class ConvNMF:
         self._validate(items, self.components_.shape[0])
         b = self._batch(items, mask)
         W = torch.as_tensor(self.components_, dtype=b.V.dtype, device=b.V.device)
-        gen = torch.Generator().manual_seed(int(self.random_state or 0))
-        H = self._init_H(b, W, gen)
+        # A flat start: multiplicative updates forget its scale after one step, and no random
+        # draw ties an utterance's scores to its place in the batch.
+        H = b.Hmask.expand(W.shape[1], -1).clone()
         n = max_iter or self.transform_max_iter or self.max_iter
         _, H, n_iter, history = self._run(b, W, H, int(n), update_W=False)
         self.transform_n_iter_ = n_iter

@@ -32,6 +32,7 @@ class CNMFConfig(UnitFitConfig):
     centred: bool = True
     alpha_H: float = 0.0
     sparseness: float | None = None
+    sparseness_warmup: int | None = None
     lambda_xortho: float = 0.0
     normalize_gestures: bool = True
     transform_max_iter: int | None = None
@@ -40,7 +41,7 @@ class CNMFConfig(UnitFitConfig):
 
 
 _HPARAMS = (
-    "beta_loss", "tol", "centred", "alpha_H", "sparseness", "lambda_xortho",
+    "beta_loss", "tol", "centred", "alpha_H", "sparseness", "sparseness_warmup", "lambda_xortho",
     "normalize_gestures", "transform_max_iter", "dtype", "engine",
 )  # fmt: skip
 
@@ -62,6 +63,7 @@ class CNMFUnitModel(UnitModel):
             centred=bool(h.get("centred", True)),
             alpha_H=float(h.get("alpha_H", 0.0)),
             sparseness=h.get("sparseness"),
+            sparseness_warmup=h.get("sparseness_warmup"),
             lambda_xortho=float(h.get("lambda_xortho", 0.0)),
             normalize_gestures=bool(h.get("normalize_gestures", True)),
             transform_max_iter=h.get("transform_max_iter"),
@@ -126,6 +128,7 @@ def fit_cnmf(
         centred=cfg.centred,
         alpha_H=cfg.alpha_H,
         sparseness=cfg.sparseness,
+        sparseness_warmup=cfg.sparseness_warmup,
         lambda_xortho=cfg.lambda_xortho,
         normalize_gestures=cfg.normalize_gestures,
         transform_max_iter=cfg.transform_max_iter,

@@ -97,7 +97,9 @@ def make_split(paths: list[Path], val_fraction: float, seed: int) -> dict[str, A
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     names = sorted(str(p) for p in paths)
     n_val = int(round(val_fraction * len(names)))
-    if val_fraction > 0 and n_val == 0 and len(names) > 1:
+    if val_fraction > 0 and n_val == 0:
+        if len(names) < 2:
+            raise ConfigError(f"a validation share of {val_fraction} needs at least 2 files, got {len(names)}")
         n_val = 1
     if n_val >= len(names):
         raise ConfigError(f"a validation share of {val_fraction} leaves no training files of {len(names)}")
