@@ -117,3 +117,33 @@ def test_units_cli_on_neural_runs(runs, cli, tmp_path, mngu0_dir):
     for name in ("metrics.json", "split.json", "training.json", "metrics.csv", "config.yaml"):
         assert (runs["ae"] / name).exists(), name
     assert any((runs["ae"] / "tensorboard").iterdir())
+
+
+def test_units_decompose_cli(runs, cli, tmp_path, mngu0_dir):
+    f = sorted(mngu0_dir.glob("*.npy"))[0]
+    out = tmp_path / "dec"
+    r = cli("units", "decompose", str(runs["vae"]), str(f), "--out", str(out), "--samples", "2", "--json")
+    assert r.code == 0, r.err
+    summary = json.loads(r.out)
+    entry = summary["files"][0]
+    h = np.load(out / entry["scores"])
+    y = np.load(out / entry["reconstruction"])
+    s = np.load(out / entry["samples"])
+    assert h.shape == (6, entry["frames"]) and y.shape == (entry["frames"], 12) and s.shape == (2, *h.shape)
+    model = UnitModel.load(runs["vae"])
+    assert np.allclose(h, model.encode(read_ema(f)), atol=1e-6)
+    again = cli("units", "decompose", str(runs["vae"]), str(f), "--out", str(out))
+    assert again.code == 1 and "--overwrite" in again.err  # never silently replaced
+    refused = cli("units", "decompose", str(runs["ae"]), str(f), "--out", str(tmp_path / "x"), "--samples", "1")
+    assert refused.code == 1 and "variational" in refused.err
+
+
+def test_plot_defaults_to_the_run_figures_folder(runs, cli, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["ae"], run)
+    r = cli("units", "plot", str(run))
+    assert r.code == 0, r.err
+    names = sorted(p.name for p in (run / "figures").glob("*.png"))
+    assert "gestures.png" in names and any(n.startswith("scores_") for n in names)
