@@ -147,3 +147,21 @@ def test_plot_defaults_to_the_run_figures_folder(runs, cli, tmp_path):
     assert r.code == 0, r.err
     names = sorted(p.name for p in (run / "figures").glob("*.png"))
     assert "gestures.png" in names and any(n.startswith("scores_") for n in names)
+
+
+def test_tensorboard_gets_scalars_and_figure_images(mngu0_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gesturekit.units.neural import fit_neural
+
+    recs = [read_ema(p) for p in sorted(mngu0_dir.glob("*.npy"))[:4]]
+    cfg = _tiny("ae")
+    cfg.epochs = 1
+    cfg.figures = True
+    cfg.train.figures_every = 1
+    fit_neural(recs[:3], recs[3:], cfg, tmp_path)
+    acc = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0, "scalars": 0}).Reload()
+    tags = acc.Tags()
+    assert "figures/gestures" in tags["images"]
+    assert any(t.startswith("figures/reconstruction_") for t in tags["images"])
+    assert {"train/loss", "val/loss", "val/r"} <= set(tags["scalars"])
