@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gesturekit.checkpoint import load_checkpoint
 
@@ -93,3 +94,23 @@ def test_existing_run_folder_is_never_overwritten_silently(mngu0_dir, cli, tmp_p
     assert "--resume" in r.err and str(out) in r.err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_torchrun_two_process_gloo_run(mngu0_dir, tmp_path):
+    """DDP on the CPU: 2 ranks split each epoch's batches; rank 0 writes the run folder."""
+    import shutil
+
+    torchrun = shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun is not on PATH")
+    out = tmp_path / "ddp"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), GESTUREKIT_QUIET="1")
+    argv = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "gesturekit", "units", "fit"]
+    argv += ["--method", "ae", "--data", str(mngu0_dir), "--out", str(out), *TINY]
+    argv[argv.index("--epochs") + 1] = "2"
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["epochs_run"] == 2
+    assert summary["steps"] == 2 * 2  # 12 items / (3 per batch x 2 ranks) = 2 steps per epoch
+    assert (out / "model.safetensors").exists() and (out / "metrics.json").exists()

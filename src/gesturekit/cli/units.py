@@ -102,6 +102,8 @@ def run_fit(args: argparse.Namespace) -> int:
     if cfg.method != args.method:
         raise ConfigError(f"config says method '{cfg.method}' but --method is '{args.method}'")
     metrics = fit_run(args.data, cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+    if not metrics:  # a non-main rank of a distributed (torchrun) run: rank 0 reports
+        return 0
     if args.json:
         print_json(metrics)
     else:
