@@ -15,8 +15,15 @@ import torch
 EPS = 1e-6
 
 
+def full(mask: torch.Tensor) -> bool:
+    """True when ``mask`` has no padded frame (every masked sum is then a plain sum)."""
+    return bool(mask.min() > 0)
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` ``(batch, C, time)`` over real frames and all ``C``."""
+    if full(mask):
+        return values.mean()
     m = mask.expand_as(values)
     return (values * m).sum() / m.sum().clamp_min(1.0)
 
@@ -30,9 +37,12 @@ def mse_loss(x_hat: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.
 
 
 def hoyer_per_frame(h: torch.Tensor) -> torch.Tensor:
-    """``s_c``: sparseness over gestures at each frame, ``(batch, gestures, time)`` -> ``(batch, time)``."""
+    """``s_c``: sparseness over gestures at each frame, ``(batch, gestures, time)`` -> ``(batch, time)``.
+
+    ``h`` are scores, non-negative by construction (ReLU / log-normal), so ``|h|_1 = sum h``.
+    """
     n = h.shape[1]
-    l1 = h.abs().sum(1) + EPS
+    l1 = h.sum(1) + EPS
     l2 = (h.square().sum(1) + EPS**2).sqrt()  # finite gradient at h = 0; ~ |h|_2 + 1e-6
     return (math.sqrt(n) - l1 / l2) / (math.sqrt(n) - 1)
 
@@ -40,8 +50,8 @@ def hoyer_per_frame(h: torch.Tensor) -> torch.Tensor:
 def hoyer_per_gesture(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``s_t``: sparseness of each gesture over the real frames -> ``(batch, gestures)``."""
     n = mask.sum(-1).clamp_min(2.0)  # (batch, 1)
-    hm = h * mask
-    l1 = hm.abs().sum(-1) + EPS
+    hm = h if full(mask) else h * mask
+    l1 = hm.sum(-1) + EPS  # non-negative scores
     l2 = (hm.square().sum(-1) + EPS**2).sqrt()
     return (n.sqrt() - l1 / l2) / (n.sqrt() - 1)
 

@@ -52,6 +52,13 @@ def lengths_to_mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
     return (t[None, :] < lengths[:, None]).unsqueeze(1).to(torch.float32)
 
 
+def active_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """``mask``, or ``None`` when it has no padded frame (multiplying by ones is wasted work)."""
+    if mask is None or bool(mask.min() > 0):
+        return None
+    return mask
+
+
 class ConvEncoder(nn.Module):
     """``(batch, channels, time)`` -> ``(batch, out, time)``; "same" 1-D convs, ReLU between.
 
@@ -208,8 +215,9 @@ class AECNMF(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``{"x_hat", "h"}`` (+ ``"log_probs"`` with a phone head; needs ``mask``)."""
-        h = self.encode(x, mask)
-        return self._outputs(h, mask, {"x_hat": self.decode(h, mask), "h": h})
+        m = active_mask(mask)
+        h = self.encode(x, m)
+        return self._outputs(h, mask, {"x_hat": self.decode(h, m), "h": h})
 
     def _outputs(self, h: torch.Tensor, mask: torch.Tensor | None, out: dict) -> dict[str, torch.Tensor]:
         if self.phone_head is not None and mask is not None:
@@ -266,12 +274,13 @@ class VAECNMF(AECNMF):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``{"x_hat", "h", "kl"}``: a posterior sample in training mode, the posterior mean in
         eval mode; ``kl`` per score (padding zeroed)."""
-        mu, log_sigma = self.posterior(x, mask)
+        m = active_mask(mask)
+        mu, log_sigma = self.posterior(x, m)
         h = self.sample_scores(mu, log_sigma) if self.training else self.posterior_mean(mu, log_sigma)
         kl = self.kl(mu, log_sigma)
-        if mask is not None:
-            h, kl = h * mask, kl * mask
-        return self._outputs(h, mask, {"x_hat": self.decode(h, mask), "h": h, "kl": kl})
+        if m is not None:
+            h, kl = h * m, kl * m
+        return self._outputs(h, mask, {"x_hat": self.decode(h, m), "h": h, "kl": kl})
 
 
 def build_net(method: str, channels: int, cfg: NetConfig, n_phones: int = 0) -> AECNMF:
