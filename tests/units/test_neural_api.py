@@ -165,3 +165,17 @@ def test_tensorboard_gets_scalars_and_figure_images(mngu0_dir, tmp_path):
     assert "figures/gestures" in tags["images"]
     assert any(t.startswith("figures/reconstruction_") for t in tags["images"])
     assert {"train/loss", "val/loss", "val/r"} <= set(tags["scalars"])
+
+
+def test_readme_neural_python_example_runs(runs, monkeypatch):
+    import re
+
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    start = text.index("## Gestural units: neural")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1)
+    monkeypatch.chdir(REPO)
+    scope: dict = {}
+    exec(compile(code.replace('"runs/ae_mngu0"', repr(str(runs["ae"]))), "README.md", "exec"), scope)
+    assert scope["scores"].shape == (6, 1269) and scope["recon"].shape == (1269, 12)
