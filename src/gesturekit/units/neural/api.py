@@ -70,10 +70,16 @@ class FastInference:
         return VAECNMF.posterior_mean(mu.clamp(-20.0, 8.0), log_sigma)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
-        """:func:`~gesturekit.units.neural.models.convolutive_decode` with the reshaped gestures."""
-        t, k = h.shape[-1], self.width
-        p = torch.matmul(self.w_dec, h)
-        return F.fold(p, (1, t + k - 1), (1, k))[:, :, 0, self.centre : self.centre + t]
+        """The convolutive sum as one matrix product ``(channels * width, gestures) @ (gestures, time)``
+        and an overlap-add of its ``width`` tap planes, each a vectorised ``(channels, time)`` add."""
+        b, g, t = h.shape
+        k = self.width
+        p = torch.matmul(self.w_dec, h.reshape(g, t) if b == 1 else h)  # (batch, channels * width, time)
+        p = p.reshape(b, -1, k, t)
+        out = h.new_zeros(b, p.shape[1], t + k - 1)
+        for j in range(k):
+            out[:, :, j : j + t] += p[:, :, j]
+        return out[:, :, self.centre : self.centre + t]
 
 
 class NeuralUnitModel(UnitModel):
