@@ -145,7 +145,8 @@ def convolutive_decode(h: torch.Tensor, w: torch.Tensor, centre: int) -> torch.T
     """
     c, g, k = w.shape
     t = h.shape[-1]
-    p = torch.matmul(w.permute(0, 2, 1).reshape(c * k, g), h)  # (batch, channels * width, time)
+    wm = w.permute(0, 2, 1).reshape(c * k, g)
+    p = torch.bmm(wm.expand(h.shape[0], -1, -1), h)  # (batch, channels * width, time), no copy of h
     return F.fold(p, (1, t + k - 1), (1, k))[:, :, 0, centre : centre + t]
 
 
