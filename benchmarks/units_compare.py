@@ -13,6 +13,7 @@ one CPU thread. ``--table`` prints the README's Markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in args.methods:
         label, cfg = _config(name, args.epochs, threads)
         run_dir = out_root / name
-        metrics = fit_run([MNGU0], cfg, run_dir, overwrite=True)
+        if args.reuse and (run_dir / "metrics.json").exists():  # re-measure speed on a fitted run
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+        else:
+            metrics = fit_run([MNGU0], cfg, run_dir, overwrite=True)
         val = metrics["val"]
         model = UnitModel.load(run_dir)
         recs = [read_ema(f["path"]) for f in val["per_file"]]
@@ -112,4 +116,5 @@ if __name__ == "__main__":
     p.add_argument("--epochs", type=int, default=None, help="override the epochs / iterations of every method")
     p.add_argument("--runs", default=None, help="folder for the run folders (default: a temporary folder)")
     p.add_argument("--table", action="store_true", help="print the Markdown table")
+    p.add_argument("--reuse", action="store_true", help="keep the fitted runs in --runs; only re-measure speed")
     main("units_compare", run, p)
