@@ -179,3 +179,21 @@ def test_readme_neural_python_example_runs(runs, monkeypatch):
     scope: dict = {}
     exec(compile(code.replace('"runs/ae_mngu0"', repr(str(runs["ae"]))), "README.md", "exec"), scope)
     assert scope["scores"].shape == (6, 1269) and scope["recon"].shape == (1269, 12)
+
+
+@pytest.mark.parametrize("method", ["ae", "vae"])
+def test_fast_inference_equals_the_network_dense_and_sparse_scores(method):
+    from gesturekit.units.neural.api import FastInference
+    from gesturekit.units.neural.models import NetConfig, build_net
+
+    torch.manual_seed(0)
+    net = build_net(method, 12, NetConfig(gestures=20, width=7, kernels=[5, 3])).eval()
+    fast = FastInference(net)
+    x = torch.randn(1, 12, 300)
+    with torch.no_grad():
+        assert torch.allclose(fast.encode(x), net.encode(x), rtol=1e-5, atol=1e-6)
+        h = torch.relu(torch.randn(1, 20, 300))
+        assert torch.allclose(fast.decode(h), net.decode(h), rtol=1e-5, atol=1e-5)
+        h[:, 3:] = 0  # most gestures unused: the pruned product gives the same sum
+        assert torch.allclose(fast.decode(h), net.decode(h), rtol=1e-5, atol=1e-5)
+        assert torch.allclose(fast.decode(torch.zeros(1, 20, 50)), torch.zeros(1, 12, 50))

@@ -71,10 +71,20 @@ class FastInference:
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """The convolutive sum as one matrix product ``(channels * width, gestures) @ (gestures, time)``
-        and an overlap-add of its ``width`` tap planes, each a vectorised ``(channels, time)`` add."""
+        and an overlap-add of its ``width`` tap planes, each a vectorised ``(channels, time)`` add.
+
+        Sparse scores: for one utterance, gestures whose scores are all zero are left out of the
+        product (exact: they contribute nothing), which a sparse-trained model makes common.
+        """
         b, g, t = h.shape
         k = self.width
-        p = torch.matmul(self.w_dec, h.reshape(g, t) if b == 1 else h)  # (batch, channels * width, time)
+        w = self.w_dec
+        if b == 1:
+            h = h.reshape(g, t)
+            used = torch.nonzero(h.amax(-1) > 0).flatten()  # gestures this utterance uses at all
+            if len(used) < 0.75 * g:  # sparse scores: gestures with an all-zero row add nothing
+                w, h = w.index_select(1, used), h.index_select(0, used)
+        p = torch.matmul(w, h)  # (batch, channels * width, time)
         p = p.reshape(b, -1, k, t)
         out = h.new_zeros(b, p.shape[1], t + k - 1)
         for j in range(k):
