@@ -1,0 +1,1 @@
+"""Rendering: skeleton videos (vectorised rasteriser, burned-in text, MP4 via the PyPI ffmpeg)."""
