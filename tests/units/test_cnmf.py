@@ -187,3 +187,16 @@ def test_cuda_matches_cpu() -> None:
     a = ConvNMF(3, 11, max_iter=30, tol=0, dtype="float64").fit(X[0])
     b = ConvNMF(3, 11, max_iter=30, tol=0, dtype="float64", device="cuda").fit(X[0])
     np.testing.assert_allclose(a.components_, b.components_, rtol=1e-6, atol=1e-9)
+
+
+def test_kl_sparseness_target_warms_up() -> None:
+    """KL with a Hoyer target ramps it over a third of the iterations and never stops early then."""
+    X, _, _ = planted_corpus(n_channels=6, n_gestures=3, width=11, lengths=(600,), snr_db=20, seed=4)
+    m = ConvNMF(3, 11, max_iter=60, tol=0.5, sparseness=0.8, check_every=1)
+    assert m._sparseness_at(10, 60) == pytest.approx(0.4) and m._sparseness_at(20, 60) == pytest.approx(0.8)
+    H = m.fit_transform(X[0])
+    assert 20 <= m.n_iter_ < 60  # the loose tol stops it, but only after the warm-up
+    np.testing.assert_allclose(hoyer(H, axis=1), 0.8, atol=2e-3)
+    fro = ConvNMF(3, 11, beta_loss="frobenius", max_iter=60, sparseness=0.8)
+    assert fro._sparseness_at(1, 60) == 0.8  # no warm-up by default for Frobenius
+    assert ConvNMF(3, 11, sparseness=0.8, sparseness_warmup=0)._sparseness_at(1, 60) == 0.8

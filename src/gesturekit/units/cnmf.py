@@ -309,7 +309,7 @@ class ConvNMF:
         if self._beta == 1.0:
             num = convops.adjoint(W, MV / Xh, off, eng)
             if b.M.shape[0] == 1:
-                den = convops.adjoint(W.sum(0, keepdim=True), b.M, off, "direct")
+                den = convops.adjoint(W.sum(0, keepdim=True), b.M, off, eng)
             else:
                 den = convops.adjoint(W, b.M, off, eng)
             wtx = convops.adjoint(W, MV, off, eng) if xortho > 0 else None
@@ -336,8 +336,9 @@ class ConvNMF:
         Xh = self._recon(W, H).clamp_min(EPS)
         MV = b.M * b.V
         if self._beta == 1.0:
-            num = convops.correlate(MV / Xh, H, K, off, eng)
-            den = convops.correlate(b.M, H, K, off, eng)  # (1 or A, G, K), broadcasts over A
+            # one call for both (they share the transform of H): rows A.. are the mask's
+            both = convops.correlate(torch.cat([MV / Xh, b.M]), H, K, off, eng)
+            num, den = both[: MV.shape[0]], both[MV.shape[0] :]  # den (1 or A, G, K) broadcasts
         else:
             both = convops.correlate(torch.stack([MV, b.M * Xh]), H, K, off, eng)
             num, den = both[0], both[1]

@@ -196,8 +196,9 @@ def plot_scores(
     return _save(fig, path)
 
 
-def run_figures(model, recs: list[EMARecording], out_dir: str | Path) -> list[Path]:
-    """The standard figures of a run: gestures, and reconstruction + score of each recording."""
+def run_figures(model, recs: list[EMARecording], out_dir: str | Path, max_gestures: int = 40) -> list[Path]:
+    """The standard figures of a run: gestures (the first ``max_gestures``), and reconstruction
+    + score of each recording."""
     out_dir = Path(out_dir)
     paths: list[Path] = []
     amps = None
@@ -221,6 +222,6 @@ def run_figures(model, recs: list[EMARecording], out_dir: str | Path) -> list[Pa
             amps = np.percentile(h, 99, axis=1)
     paths.append(
         plot_gestures(model.gestures_data_units(), model.channels, out_dir / "gestures.png", posture, amps,
-                      units=recs[0].units if recs else "")
+                      max_gestures=max_gestures, units=recs[0].units if recs else "")
     )  # fmt: skip
     return paths
