@@ -66,7 +66,7 @@ def register(sub: Any) -> None:
     )
     q.add_argument("run_dir", metavar="RUN_DIR")
     q.add_argument("files", nargs="*", metavar="FILE")
-    q.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
+    q.add_argument("--out", metavar="DIR", help="folder for the PNG files (default RUN_DIR/figures)")
     q.set_defaults(func=run_plot)
 
     for name in SUBMODULES:
@@ -102,6 +102,8 @@ def run_fit(args: argparse.Namespace) -> int:
     if cfg.method != args.method:
         raise ConfigError(f"config says method '{cfg.method}' but --method is '{args.method}'")
     metrics = fit_run(args.data, cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+    if not metrics:  # a non-main rank of a distributed (torchrun) run: rank 0 reports
+        return 0
     if args.json:
         print_json(metrics)
     else:
@@ -160,7 +162,7 @@ def run_plot(args: argparse.Namespace) -> int:
             first = (s.get("val") or []) + (s.get("train") or [])
             if first and Path(first[0]).exists():
                 recs = [read_ema(first[0])]
-    paths = run_figures(model, recs, args.out)
+    paths = run_figures(model, recs, args.out or Path(args.run_dir) / "figures")
     for p in paths:
         print(p)
     return 0

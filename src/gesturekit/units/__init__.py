@@ -5,5 +5,6 @@
 """
 
 from gesturekit.units.cnmf import ConvNMF
+from gesturekit.units.model import UnitModel
 
-__all__ = ["ConvNMF"]
+__all__ = ["ConvNMF", "UnitModel"]

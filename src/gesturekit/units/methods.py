@@ -180,17 +180,23 @@ def fit_run(
     if not files:
         raise DataError("no EMA files found in " + ", ".join(map(str, data)))
     split = make_split(files, cfg.val_fraction, cfg.seed)
-    run_dir = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+    from gesturekit.train.distributed import env_dist_info
+
+    rank = env_dist_info().rank  # under torchrun only rank 0 writes the run folder
+    run_dir = prepare_run_dir(out, resume=resume, overwrite=overwrite) if rank == 0 else Path(out)
     set_threads(cfg.threads)
     seed_everything(cfg.seed)
-    save_config(cfg, run_dir / "config.yaml")
-    atomic_write_json(run_dir / "split.json", split)
+    if rank == 0:
+        save_config(cfg, run_dir / "config.yaml")
+        atomic_write_json(run_dir / "split.json", split)
     train = [read_ema(p) for p in split["train"]]
     val = [read_ema(p) for p in split["val"]]
     check_compatible(train + val)
     t0 = time.perf_counter()
     model = method.fit(train, val, cfg, run_dir, resume)
     fit_seconds = time.perf_counter() - t0
+    if rank != 0:
+        return {}
     model.save(run_dir)
     metrics: dict[str, Any] = {
         "method": cfg.method,

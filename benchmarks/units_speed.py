@@ -1,0 +1,135 @@
+"""AE-CNMF speed on the CPU: one training step, and encode + reconstruct of the mngu0 utterances.
+
+Figures (the reference README's configuration: 100 gestures of width 10, encoder kernels 15-3-3,
+sparse training, SGD):
+
+- ``train_step_ms``: median time of one training step (forward, the sparse loss, backward,
+  gradient step) on a batch of 16 crops of 500 frames of ``../shared/realdata/mngu0_nema``;
+- ``encode_reconstruct_ms``: median time to encode and reconstruct the 8 mngu0 utterances
+  (7,920 frames), one utterance at a time, from arrays in data units (normalisation included),
+  with :meth:`UnitModel.reconstruct` of a trained model;
+- ``encode_reconstruct_frames_per_s_1thread``: the same on one thread, in frames per second;
+- ``*_cpu_time``: the one-thread figures in CPU time of this process rather than wall time (a
+  fairer figure on a shared, oversubscribed machine);
+- the ratios to the reference program (44.5 ms per step, 14.8 ms for the 8 utterances on 2 cores).
+
+The model is trained for ``--train-steps`` steps first (speed does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import main, median_time, parser
+
+MNGU0 = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "mngu0_nema"
+REF_TRAIN_STEP_MS = 44.5
+REF_ENCODE_RECONSTRUCT_MS = 14.8
+
+
+def _utterances() -> list[np.ndarray]:
+    files = sorted(MNGU0.glob("*.npy"))
+    if files:
+        return [np.load(f).astype(np.float64) for f in files]
+    rng = np.random.default_rng(0)  # the same frame counts when the real data are absent
+    return [rng.standard_normal((n, 12)) for n in (1269, 850, 925, 882, 829, 1045, 1115, 1005)]
+
+
+def cpu_time(fn, repeats: int) -> float:
+    """Median CPU seconds of ``fn()`` (this process's, all threads): robust to a busy machine."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from gesturekit.features.normalize import Normalizer
+    from gesturekit.records import EMARecording
+    from gesturekit.units.model import UnitModel
+    from gesturekit.units.neural import NeuralUnitsConfig
+    from gesturekit.units.neural.data import build_set, crop_offsets, item_batch
+    from gesturekit.units.neural.fit import _init_gestures
+    from gesturekit.units.neural.models import build_net
+    from gesturekit.units.neural.objective import objective
+
+    threads = torch.get_num_threads()
+    utts = _utterances()
+    channels = [f"{a}_{x}" for a in ("td", "tb", "tt", "li", "ul", "ll") for x in ("x", "y")]
+    recs = [EMARecording(u, 200.0, channels, units="z") for u in utts]
+    cfg = NeuralUnitsConfig(gestures=100, width=10, normalize="none", seed=12)
+    cfg.loss.w_c, cfg.loss.beta_c, cfg.loss.w_t, cfg.loss.beta_t, cfg.loss.w_Et = 10.0, 0.9, 100.0, 0.95, 10.0
+    norm = Normalizer("none").fit([r.data for r in recs], channels=channels)
+    data = build_set(recs, norm, [])
+    torch.manual_seed(12)
+    net = build_net("ae", 12, cfg.net_config())
+    cfg.init.max_windows = 5000
+    _init_gestures(net, cfg, data, norm)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-5)
+    items = np.arange(16) % len(data)
+    state = {"epoch": 0}
+
+    def step() -> None:
+        offsets = crop_offsets(data.lengths[items], 500, 12, state["epoch"])
+        state["epoch"] += 1
+        batch = item_batch(data, items, list(range(16)), offsets, 500)
+        loss, _ = objective(net(batch.x, batch.mask), batch, cfg.loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    net.train()
+    for _ in range(args.train_steps):
+        step()
+    train_s = median_time(step, repeats=args.repeats, warmup=3)
+
+    with tempfile.TemporaryDirectory() as d:  # a trained model, saved and loaded as a user would
+        from gesturekit.units.neural.api import NeuralUnitModel
+        from gesturekit.units.neural.fit import _hparams
+
+        NeuralUnitModel(net, norm, channels, 200.0, _hparams(cfg, norm, [])).save(d)
+        model = UnitModel.load(d)
+    frames = sum(len(u) for u in utts)
+
+    def encode_reconstruct() -> None:
+        for u in utts:
+            model.reconstruct(u)
+
+    er_s = median_time(encode_reconstruct, repeats=args.repeats * 2, warmup=3)
+    torch.set_num_threads(1)
+    er1_s = median_time(encode_reconstruct, repeats=args.repeats * 2, warmup=3)
+    er1_cpu = cpu_time(encode_reconstruct, repeats=args.repeats * 2)
+    step1_cpu = cpu_time(step, repeats=args.repeats)
+    torch.set_num_threads(threads)
+    return {
+        "train_step_ms": train_s * 1e3,
+        "encode_reconstruct_ms": er_s * 1e3,
+        "encode_reconstruct_frames": frames,
+        "encode_reconstruct_frames_per_s": frames / er_s,
+        "encode_reconstruct_frames_per_s_1thread": frames / er1_s,
+        "encode_reconstruct_frames_per_s_1thread_cpu_time": frames / er1_cpu,
+        "train_step_ms_1thread_cpu_time": step1_cpu * 1e3,
+        "train_step_speedup_vs_reference": REF_TRAIN_STEP_MS / (train_s * 1e3),
+        "encode_reconstruct_speedup_vs_reference": REF_ENCODE_RECONSTRUCT_MS / (er_s * 1e3),
+        "threads": threads,
+        "real_data": bool(sorted(MNGU0.glob("*.npy"))),
+    }
+
+
+if __name__ == "__main__":
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=20, help="timed repetitions (default 20)")
+    p.add_argument("--train-steps", type=int, default=20, help="training steps before timing (default 20)")
+    main("units_speed", run, p)

@@ -1,0 +1,104 @@
+"""Distributed training helpers: torchrun environment, DDP wrapping, rank-aware utilities.
+
+Single-process CPU is the default: without ``WORLD_SIZE > 1`` in the environment every helper is
+a no-op (rank 0 of 1). Under ``torchrun`` :func:`init_distributed` reads ``RANK``,
+``WORLD_SIZE`` and ``LOCAL_RANK``, starts the process group (NCCL on CUDA, Gloo on CPU) and pins
+the local GPU. Only the main process (rank 0) should log and save.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: ``rank`` of ``world_size``; ``local_rank`` picks its GPU."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def env_dist_info() -> DistInfo:
+    """The torchrun variables of this process (rank 0 of 1 when absent)."""
+    return DistInfo(
+        rank=int(os.environ.get("RANK", 0)),
+        world_size=int(os.environ.get("WORLD_SIZE", 1)),
+        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+    )
+
+
+def init_distributed(device: torch.device | str = "cpu", backend: str | None = None) -> DistInfo:
+    """Start the process group when launched by torchrun; otherwise return rank 0 of 1."""
+    info = env_dist_info()
+    if not info.enabled:
+        return info
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(info.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend or ("nccl" if device.type == "cuda" else "gloo"))
+    return info
+
+
+def distributed_device(device: torch.device | str, info: DistInfo) -> torch.device:
+    """The device of this rank: ``cuda:LOCAL_RANK`` when training on CUDA, else ``device``."""
+    device = torch.device(device)
+    if device.type == "cuda" and info.enabled:
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def is_main_process() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def wrap_ddp(model: torch.nn.Module, info: DistInfo, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """``DistributedDataParallel(model)`` when distributed, else ``model`` unchanged."""
+    if not info.enabled:
+        return model
+    device = torch.device(device)
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        return DistributedDataParallel(model, device_ids=[device.index or info.local_rank])
+    return DistributedDataParallel(model)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum ``tensor`` over ranks in place (identity when not distributed)."""
+    if info.enabled and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def broadcast_flag(flag: bool, info: DistInfo, device: torch.device | str = "cpu") -> bool:
+    """Rank 0's value of ``flag`` on every rank (e.g. "stop early")."""
+    if not (info.enabled and dist.is_initialized()):
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
+def cleanup_distributed(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

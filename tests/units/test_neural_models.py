@@ -1,0 +1,135 @@
+"""Neural CNMF networks: shapes, the convolutive sum, masking, non-negativity, the KL term."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gesturekit.units.neural.data import make_batch
+from gesturekit.units.neural.losses import hoyer_per_frame, hoyer_per_gesture, sparsity_terms
+from gesturekit.units.neural.models import AECNMF, VAECNMF, ConvDecoder, NetConfig, build_net
+
+
+@pytest.mark.parametrize("width", [41, 10, 1])
+def test_decoder_equals_explicit_double_sum(width):
+    torch.manual_seed(0)
+    dec = ConvDecoder(3, 4, width)
+    w = torch.randn(3, 4, width)
+    dec.set_gestures(w)
+    h = torch.rand(2, 4, 30)
+    got = dec(h)
+    c = (width - 1) // 2
+    want = torch.zeros(2, 3, 30)
+    for t in range(30):
+        for k in range(width):
+            s = t - k + c
+            if 0 <= s < 30:
+                want[:, :, t] += torch.einsum("ag,bg->ba", w[:, :, k], h[:, :, s])
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_impulse_plays_gesture_forward_from_centre():
+    dec = ConvDecoder(2, 3, 5)
+    w = torch.randn(2, 3, 5)
+    dec.set_gestures(w)
+    h = torch.zeros(1, 3, 20)
+    h[0, 1, 10] = 1.0
+    out = dec(h)[0]
+    assert torch.allclose(out[:, 8:13], w[:, 1, :], atol=1e-6)
+    assert out[:, :8].abs().max() == 0 and out[:, 13:].abs().max() == 0
+
+
+@pytest.mark.parametrize("method", ["ae", "vae"])
+def test_shapes_and_nonnegative_scores(method):
+    net = build_net(method, 12, NetConfig(gestures=7, width=9)).eval()
+    x = torch.randn(3, 12, 50)
+    out = net(x)
+    assert out["x_hat"].shape == (3, 12, 50) and out["h"].shape == (3, 7, 50)
+    assert (out["h"] >= 0).all()
+    if method == "vae":
+        assert out["kl"].shape == (3, 7, 50)
+
+
+@pytest.mark.parametrize("method", ["ae", "vae"])
+def test_padded_batch_equals_each_utterance_alone(method):
+    torch.manual_seed(1)
+    net = build_net(method, 4, NetConfig(gestures=5, width=7)).eval()
+    arrays = [
+        np.random.default_rng(i).normal(size=(n, 4)).astype(np.float32) for i, n in enumerate((40, 25, 33))
+    ]
+    b = make_batch(arrays)
+    out = net(b.x, b.mask)
+    for i, a in enumerate(arrays):
+        alone = net(torch.from_numpy(a.T.copy())[None])
+        n = len(a)
+        assert torch.allclose(out["h"][i, :, :n], alone["h"][0], atol=1e-5)
+        assert torch.allclose(out["x_hat"][i, :, :n], alone["x_hat"][0], atol=1e-5)
+        assert out["h"][i, :, n:].abs().sum() == 0 and out["x_hat"][i, :, n:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("kind", ["softplus", "exp"])
+def test_nonneg_decoder_gestures_stay_nonnegative_under_training(kind):
+    torch.manual_seed(0)
+    net = AECNMF(6, NetConfig(gestures=4, width=5, decoder=kind))
+    w0 = torch.rand(6, 4, 5)
+    net.decoder.set_gestures(w0)
+    assert torch.allclose(net.decoder.gestures(), w0.clamp_min(1e-6), atol=1e-5)
+    x = torch.rand(2, 6, 40)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)  # large steps try to push gestures negative
+    for _ in range(6):
+        opt.zero_grad()
+        (net(x)["x_hat"] + 10).square().mean().backward()  # wants x_hat as negative as possible
+        opt.step()
+        assert (net.decoder.gestures() >= 0).all()
+    assert (net(x)["x_hat"] >= 0).all()
+
+
+def test_kl_matches_monte_carlo():
+    torch.manual_seed(0)
+    cfg = NetConfig(gestures=1, width=1, prior_rate=2.0)
+    net = VAECNMF(1, cfg)
+    mu, log_sigma = torch.tensor([-1.0, 0.3]), torch.tensor([-0.5, 0.2])
+    exact = net.kl(mu, log_sigma)
+    n = 400_000
+    eps = torch.randn(n, 2, dtype=torch.float64)
+    sigma = log_sigma.double().exp()
+    z = mu.double() + sigma * eps
+    h = z.exp()
+    log_q = -0.5 * eps**2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi) - z  # log-normal density
+    log_p = math.log(2.0) - 2.0 * h
+    mc = (log_q - log_p).mean(0)
+    assert torch.allclose(exact.double(), mc, atol=0.02), (exact, mc)
+    assert (net.kl(torch.randn(100), torch.randn(100).clamp(-3, 1)) >= -1e-5).all()  # KL >= 0
+
+
+def test_vae_mean_and_samples():
+    torch.manual_seed(0)
+    net = build_net("vae", 3, NetConfig(gestures=2, width=3))
+    x = torch.randn(1, 3, 20)
+    mu, ls = net.posterior(x)
+    draws = torch.stack([net.sample_scores(mu, ls) for _ in range(4000)])
+    assert (draws > 0).all()
+    mean = net.posterior_mean(mu, ls)
+    assert torch.allclose(draws.mean(0), mean, rtol=0.15, atol=0.02)
+    net.eval()
+    assert torch.equal(net(x)["h"], mean)
+
+
+def test_hoyer_extremes_and_masking():
+    h = torch.zeros(1, 6, 4)
+    h[0, 2, :] = 1.0  # one gesture active at every frame
+    assert torch.allclose(hoyer_per_frame(h), torch.ones(1, 4), atol=1e-4)
+    flat = torch.ones(1, 6, 4)
+    assert torch.allclose(hoyer_per_frame(flat), torch.zeros(1, 4), atol=1e-4)
+    mask = torch.ones(1, 1, 4)
+    assert torch.allclose(hoyer_per_gesture(flat, mask), torch.zeros(1, 6), atol=1e-4)
+    # padding must not change any statistic
+    padded = torch.cat([torch.rand(1, 6, 10), torch.rand(1, 6, 5) * 100], -1)
+    m = torch.cat([torch.ones(1, 1, 10), torch.zeros(1, 1, 5)], -1)
+    a = sparsity_terms(padded * m, m)
+    b = sparsity_terms(padded[..., :10], torch.ones(1, 1, 10))
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
