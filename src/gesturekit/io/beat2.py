@@ -12,12 +12,13 @@ take is ``train``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gesturekit.errors import FormatError
+from gesturekit.errors import DataError, FormatError
 from gesturekit.features.rotations import axis_angle_to_rot6d
 from gesturekit.records import CoSpeechClip
 
@@ -56,6 +57,21 @@ def find_takes(root: str | Path) -> list[Beat2Take]:
         wav = _sibling(npz, stem, (".wav",), ("wave16k", "wav"))
         tg = _sibling(npz, stem, (".TextGrid", ".textgrid"), ("textgrid", "textgrids"))
         takes.append(Beat2Take(stem, speaker_of(stem), npz, wav, tg))
+    return takes
+
+
+def select_takes(root: str | Path, speakers: Sequence[str] | None = None) -> list[Beat2Take]:
+    """The takes under ``root`` of ``speakers`` (None or ``["all"]``: every speaker).
+
+    An unknown speaker is an error that lists the speakers the folder has.
+    """
+    takes = find_takes(root)
+    if speakers and list(speakers) != ["all"]:
+        have = sorted({t.speaker for t in takes})
+        unknown = [s for s in speakers if s not in have]
+        if unknown:
+            raise DataError(f"unknown speaker(s) {unknown}; these takes have {have}", root)
+        takes = [t for t in takes if t.speaker in speakers]
     return takes
 
 

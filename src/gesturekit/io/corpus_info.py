@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gesturekit.errors import DataError, FormatError, GesturekitError
+from gesturekit.errors import FormatError, GesturekitError
 
 
 def detect_format(root: str | Path) -> str:
@@ -71,15 +71,9 @@ def pats_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[s
 
 
 def beat2_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
-    from gesturekit.io.beat2 import find_takes, read_beat2_take, read_splits
+    from gesturekit.io.beat2 import read_beat2_take, read_splits, select_takes
 
-    takes = find_takes(root)
-    have = sorted({t.speaker for t in takes})
-    if speakers and list(speakers) != ["all"]:
-        unknown = [s for s in speakers if s not in have]
-        if unknown:
-            raise DataError(f"unknown speaker(s) {unknown}; these takes have {have}", root)
-        takes = [t for t in takes if t.speaker in speakers]
+    takes = select_takes(root, speakers)
     splits = read_splits(root)
     out: dict[str, dict[str, Any]] = {s: _entry() for s in sorted({t.speaker for t in takes})}
     broken: list[dict[str, str]] = []

@@ -451,17 +451,11 @@ def pack_beat2(
 ) -> PackReport:
     """Pack the BEAT2 takes under ``root`` (speech features computed from each wav/TextGrid)."""
     from gesturekit.errors import DataError
-    from gesturekit.io.beat2 import find_takes, read_splits
+    from gesturekit.io.beat2 import find_takes, read_splits, select_takes
 
-    takes = find_takes(root)
-    if not takes:
+    if not find_takes(root):
         raise DataError(f"no BEAT2 takes (*.npz) under {root}")
-    have = sorted({t.speaker for t in takes})
-    if speakers and list(speakers) != ["all"]:
-        unknown = [s for s in speakers if s not in have]
-        if unknown:
-            raise DataError(f"unknown speaker(s) {unknown}; these takes have {have}", root)
-        takes = [t for t in takes if t.speaker in speakers]
+    takes = select_takes(root, speakers)
     splits = read_splits(root)
     srcs = [Source("beat2", t.name, t.speaker, splits.get(t.name, "train"), str(t.npz)) for t in takes]
     keys = list(keys or BEAT2_DEFAULT_KEYS)
