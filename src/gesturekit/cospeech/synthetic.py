@@ -61,7 +61,7 @@ def make_synthetic_corpus(
     """
     lo, hi = (int(v) for v in word_frames)
     if not 1 <= lo < hi:
-        raise ConfigError(f"word_frames must be (min, max) frames with 1 <= min < max, got {tuple(word_frames)}")
+        raise ConfigError(f"word_frames must be (min, max) with 1 <= min < max, got {tuple(word_frames)}")
     rng = np.random.default_rng(seed)
     base = _base_pose(rng)
     emb = rng.normal(0, 1, (vocab, text_dim)).astype(np.float32)
