@@ -27,20 +27,21 @@ def _corpus(word_frames: tuple[int, int], n_test: int):  # noqa: ANN202
     return Corpus(syn.split("train") + dev, syn.pose_format, syn.fps)
 
 
-def _config(seed: int, lam: float, similarity: str):  # noqa: ANN202
+def _config(seed: int, lam: float, similarity: str, keys: str = "stored"):  # noqa: ANN202
     from gesturekit.cospeech.fit import FitConfig, ModelOptions
 
-    mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0, cc_similarity=similarity)
+    mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0, cc_similarity=similarity,
+                      cc_keys=keys)  # fmt: skip
     return FitConfig(model="ccnce", epochs=0, num_iters=16, batch_size=16, window=32, hop=4, num_clusters=6,
                      seed=seed, lr=2e-3, model_options=mo, amp=False, lambda_contrastive=lam)  # fmt: skip
 
 
-def _train(corpus, seed: int, lam: float, epochs: int, similarity: str) -> list[float]:  # noqa: ANN001
+def _train(corpus, seed: int, lam: float, epochs: int, similarity: str, keys: str) -> list[float]:  # noqa: ANN001
     import torch
 
     from gesturekit.cospeech.fit import Trainer, evaluate, prepare
 
-    cfg = _config(seed, lam, similarity)
+    cfg = _config(seed, lam, similarity, keys)
     torch.manual_seed(seed)
     prep = prepare(corpus, cfg)
     tr = Trainer(cfg, prep, None, torch.device("cpu"))  # type: ignore[arg-type]
@@ -85,7 +86,7 @@ def run(args: Any) -> dict[str, Any]:
     means: dict[float, list[float]] = {0.0: [], 1.0: []}
     for seed in args.seeds:
         for lam in (0.0, 1.0):
-            accs = _train(corpus, seed, lam, args.epochs, args.similarity)
+            accs = _train(corpus, seed, lam, args.epochs, args.similarity, args.keys)
             finals[lam].append(accs[-1])
             means[lam].append(statistics.mean(accs[1:]))
             out[f"seed{seed}_lambda{lam:g}_acc"] = " ".join(f"{a:.3f}" for a in accs)
@@ -104,4 +105,5 @@ if __name__ == "__main__":
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--word-frames", type=int, nargs=2, default=[6, 16], help="word duration range (frames)")
     p.add_argument("--similarity", default="dot", choices=["dot", "cosine"], help="cc_nce pose similarity")
+    p.add_argument("--keys", default="stored", choices=["stored", "reencode"], help="cc_nce keys")
     main("ccnce_cluster_acc", run, p)
