@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from gesturekit.cospeech.data import PATS_FORMAT, Corpus, FeatureClip
+from gesturekit.errors import ConfigError
 from gesturekit.skeleton import PATS_PARENTS
 
 RIGHT = [2, 3] + list(range(31, 52))  # elbow, wrist, right hand
@@ -52,9 +53,15 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
 def make_synthetic_corpus(
     n_train: int = 24, n_dev: int = 4, n_test: int = 4, frames: int = 256, vocab: int = 6, text_dim: int = 16,
     n_mels: int = 64, fps: float = 15.0, beat: float = 25.0, gesture: float = 45.0, noise: float = 1.0,
-    seed: int = 0, speaker: str = "synth",
+    seed: int = 0, speaker: str = "synth", word_frames: tuple[int, int] = (6, 16),
 ) -> Corpus:  # fmt: skip
-    """``n_train + n_dev + n_test`` clips of ``frames`` frames (splits ``train``/``dev``/``test``)."""
+    """``n_train + n_dev + n_test`` clips of ``frames`` frames (splits ``train``/``dev``/``test``).
+
+    Each word lasts a uniform random number of frames in ``[word_frames[0], word_frames[1])``.
+    """
+    lo, hi = (int(v) for v in word_frames)
+    if not 1 <= lo < hi:
+        raise ConfigError(f"word_frames must be (min, max) with 1 <= min < max, got {tuple(word_frames)}")
     rng = np.random.default_rng(seed)
     base = _base_pose(rng)
     emb = rng.normal(0, 1, (vocab, text_dim)).astype(np.float32)
@@ -67,7 +74,7 @@ def make_synthetic_corpus(
         words, durs = [], []
         while sum(durs) < frames:
             words.append(int(rng.integers(vocab)))
-            durs.append(int(rng.integers(6, 16)))
+            durs.append(int(rng.integers(lo, hi)))
         w_frame = np.repeat(words, durs)[:frames]
         t = np.arange(frames) / fps
         f1, f2 = rng.uniform(0.3, 0.9), rng.uniform(1.0, 2.0)
