@@ -98,7 +98,9 @@ class _Conv1dOfData(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int
+    ) -> torch.Tensor:
         b, c, t = x.shape
         o, _, k = weight.shape
         n = t + 2 * pad
