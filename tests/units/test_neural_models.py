@@ -133,3 +133,58 @@ def test_hoyer_extremes_and_masking():
     b = sparsity_terms(padded[..., :10], torch.ones(1, 1, 10))
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+@pytest.mark.parametrize("width", [10, 7, 1])
+def test_hand_written_decoder_backward_passes_gradcheck(width):
+    from gesturekit.units.neural.models import convolutive_decode
+
+    torch.manual_seed(0)
+    h = torch.rand(2, 3, 12, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, width, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda h, w: convolutive_decode(h, w, (width - 1) // 2), (h, w))
+
+
+def test_first_encoder_layer_gemm_equals_conv1d_with_gradients():
+    torch.manual_seed(0)
+    net = AECNMF(5, NetConfig(gestures=4, width=3, kernels=[7, 3])).double()
+    x = torch.randn(3, 5, 40, dtype=torch.float64)
+    h = net.encode(x)  # grad enabled and x needs none: the first layer runs as im2col + matmul
+    h.square().sum().backward()
+    grads = [p.grad.clone() for p in net.encoder.parameters()]
+    net.zero_grad()
+    z = x
+    for conv in net.encoder.convs:  # the plain nn.Conv1d path
+        z = torch.relu(torch.nn.functional.conv1d(z, conv.weight, conv.bias, padding=conv.padding[0]))
+    assert torch.allclose(h, z)
+    z.square().sum().backward()
+    for got, p in zip(grads, net.encoder.parameters(), strict=True):
+        assert torch.allclose(got, p.grad)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_fused_score_norms_gradient_equals_autograd(padded, monkeypatch):
+    from gesturekit.units.neural import losses
+
+    torch.manual_seed(0)
+    h0 = torch.relu(torch.randn(3, 5, 20, dtype=torch.float64))
+    mask = torch.ones(3, 1, 20, dtype=torch.float64)
+    if padded:
+        mask[1, :, 12:] = 0
+        h0 = h0 * mask
+    h = h0.clone().requires_grad_()
+    fused = sparsity_terms(h, mask)
+    sum(fused.values()).backward()
+
+    def plain_norms(h, m):  # the four sums by plain autograd
+        hm = h if m is None else h * m
+        return h.sum(1), h.square().sum(1), hm.sum(-1), hm.square().sum(-1)
+
+    monkeypatch.setattr(losses._ScoreNorms, "apply", plain_norms)
+    h2 = h0.clone().requires_grad_()
+    plain = sparsity_terms(h2, mask)
+    sum(plain.values()).backward()
+    for k in fused:
+        assert torch.allclose(fused[k], plain[k])
+    assert torch.allclose(h.grad, h2.grad)
+    assert torch.allclose(hoyer_per_gesture(h0, mask).mean(), fused["S_t"])

@@ -36,24 +36,54 @@ def mse_loss(x_hat: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.
     return masked_mean((x_hat - x).square(), mask)
 
 
+def hoyer_from_norms(n: torch.Tensor | float, l1: torch.Tensor, sq: torch.Tensor) -> torch.Tensor:
+    """Hoyer sparseness from the sum ``l1`` and the sum of squares ``sq`` of vectors of length ``n``."""
+    l2 = (sq + EPS**2).sqrt()  # finite gradient at h = 0; ~ |h|_2 + 1e-6
+    rn = math.sqrt(n) if isinstance(n, (int, float)) else n.sqrt()
+    return (rn - (l1 + EPS) / l2) / (rn - 1)
+
+
 def hoyer_per_frame(h: torch.Tensor) -> torch.Tensor:
     """``s_c``: sparseness over gestures at each frame, ``(batch, gestures, time)`` -> ``(batch, time)``.
 
     ``h`` are scores, non-negative by construction (ReLU / log-normal), so ``|h|_1 = sum h``.
     """
-    n = h.shape[1]
-    l1 = h.sum(1) + EPS
-    l2 = (h.square().sum(1) + EPS**2).sqrt()  # finite gradient at h = 0; ~ |h|_2 + 1e-6
-    return (math.sqrt(n) - l1 / l2) / (math.sqrt(n) - 1)
+    return hoyer_from_norms(h.shape[1], h.sum(1), h.square().sum(1))
 
 
 def hoyer_per_gesture(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``s_t``: sparseness of each gesture over the real frames -> ``(batch, gestures)``."""
     n = mask.sum(-1).clamp_min(2.0)  # (batch, 1)
     hm = h if full(mask) else h * mask
-    l1 = hm.sum(-1) + EPS  # non-negative scores
-    l2 = (hm.square().sum(-1) + EPS**2).sqrt()
-    return (n.sqrt() - l1 / l2) / (n.sqrt() - 1)
+    return hoyer_from_norms(n, hm.sum(-1), hm.square().sum(-1))
+
+
+class _ScoreNorms(torch.autograd.Function):
+    """The four sums the Hoyer terms need, in one pass and with a fused backward.
+
+    ``h`` ``(batch, gestures, time)``, ``mask`` ``(batch, 1, time)`` or ``None`` (no padding) ->
+    ``(sum over gestures, sum of squares over gestures)`` ``(batch, time)`` and ``(sum over real
+    frames, sum of squares over real frames)`` ``(batch, gestures)``. The backward is
+    ``a + 2 h b`` with ``a``, ``b`` the broadcast output gradients (one ``addcmul``), instead of
+    autograd's two squares, four expands and their accumulations.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, mask: torch.Tensor | None):  # type: ignore[override]
+        sq = h.square()
+        hm, sqm = (h, sq) if mask is None else (h * mask, sq * mask)
+        ctx.save_for_backward(h, mask)
+        return h.sum(1), sq.sum(1), hm.sum(-1), sqm.sum(-1)
+
+    @staticmethod
+    def backward(ctx, g1c, g2c, g1t, g2t):  # type: ignore[override]
+        h, mask = ctx.saved_tensors
+        g1t, g2t = g1t[:, :, None], g2t[:, :, None]
+        if mask is not None:
+            g1t, g2t = g1t * mask, g2t * mask
+        a = g1c[:, None, :] + g1t  # (batch, gestures, time)
+        b = g2c[:, None, :] + g2t
+        return torch.addcmul(a, h, b, value=2.0), None
 
 
 def sparsity_terms(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -64,8 +94,9 @@ def sparsity_terms(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tenso
     the real frames of each utterance.
     """
     m = mask[:, 0]  # (batch, time)
-    s_c = hoyer_per_frame(h)
-    s_t = hoyer_per_gesture(h, mask)
+    l1c, sqc, l1t, sqt = _ScoreNorms.apply(h, None if full(mask) else mask)
+    s_c = hoyer_from_norms(h.shape[1], l1c, sqc)
+    s_t = hoyer_from_norms(mask.sum(-1).clamp_min(2.0), l1t, sqt)
     n_frames = m.sum(-1).clamp_min(1.0)
     S_c = ((s_c * m).sum(-1) / n_frames).mean()
     S_t = s_t.mean()

@@ -78,12 +78,54 @@ class ConvEncoder(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         n = len(self.convs)
         for i, conv in enumerate(self.convs):
-            x = conv(x)
+            if torch.is_grad_enabled() and not x.requires_grad and conv.weight.requires_grad:
+                x = _Conv1dOfData.apply(x, conv.weight, conv.bias, conv.padding[0])  # the first layer
+            else:
+                x = conv(x)
             if i < n - 1 or self.final_relu:
                 x = F.relu(x)
             if mask is not None:
                 x = x * mask
         return x
+
+
+class _Conv1dOfData(torch.autograd.Function):
+    """A "same" conv1d ``(batch, in, time)`` -> ``(batch, out, time)`` whose input needs no gradient
+    (the encoder's first layer, on the data): the same sum as ``F.conv1d`` as one unfold
+    (im2col: a strided view of the padded input, copied once) and one matrix product; its
+    backward is only the weight and bias gradients, two more products. About three times as
+    fast as oneDNN's conv on the CPU for the encoder's 12 -> 12 x 15 layer (forward + backward).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int
+    ) -> torch.Tensor:
+        b, c, t = x.shape
+        o, _, k = weight.shape
+        n = t + 2 * pad
+        xp = F.pad(x, (pad, pad)).contiguous()
+        col = xp.as_strided((b, c, k, t), (c * n, n, 1, 1)).reshape(b, c * k, t)
+        wm = weight.reshape(o, c * k)
+        if bias is None:
+            y = torch.matmul(wm, col)
+        else:
+            y = torch.baddbmm(bias[None, :, None], wm.expand(b, -1, -1), col)
+        ctx.save_for_backward(col)
+        ctx.dims = (c, k, bias is not None)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (col,) = ctx.saved_tensors
+        c, k, has_bias = ctx.dims
+        o = grad.shape[1]
+        grad_w = grad_b = None
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.matmul(grad, col.transpose(1, 2)).sum(0).view(o, c, k)
+        if has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 2))
+        return None, grad_w, grad_b, None
 
 
 class ConvDecoder(nn.Module):
@@ -139,15 +181,50 @@ def convolutive_decode(h: torch.Tensor, w: torch.Tensor, centre: int) -> torch.T
     """``x_hat[b, a, t] = sum_g sum_k w[a, g, k] h[b, g, t - k + centre]`` (zero outside ``h``).
 
     ``h`` ``(batch, gestures, time)``, ``w`` ``(channels, gestures, width)`` -> ``(batch, channels,
-    time)``. One matrix product ``(channels * width, gestures) @ h`` followed by an overlap-add
-    (``fold``): the same sum as a padded conv1d with the flipped gestures, about twice as fast on
-    the CPU (forward and backward).
+    time)``. See :class:`_ConvolutiveDecode` (the same sum as a padded conv1d with the flipped
+    gestures, about two and a half times as fast on the CPU, forward and backward).
     """
-    c, g, k = w.shape
-    t = h.shape[-1]
-    wm = w.permute(0, 2, 1).reshape(c * k, g)
-    p = torch.bmm(wm.expand(h.shape[0], -1, -1), h)  # (batch, channels * width, time), no copy of h
-    return F.fold(p, (1, t + k - 1), (1, k))[:, :, 0, centre : centre + t]
+    return _ConvolutiveDecode.apply(h, w, centre)
+
+
+class _ConvolutiveDecode(torch.autograd.Function):
+    """The convolutive sum as one matrix product and an overlap-add, with a hand-written backward.
+
+    Forward: ``p = (channels * width, gestures) @ h`` (one batched product, no copy of ``h``),
+    then the ``width`` tap planes ``p[:, :, j]`` ``(batch, channels, time)`` are added at their
+    shifts. Backward: the output gradient, padded, is viewed as its ``width`` shifted copies
+    ``(batch, channels * width, time)`` (the exact transpose of the overlap-add), and the two
+    gradients are the two matching matrix products. No ``fold``/``unfold`` (im2col/col2im) call.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, w: torch.Tensor, centre: int) -> torch.Tensor:  # type: ignore[override]
+        c, g, k = w.shape
+        b, _, t = h.shape
+        wm = w.permute(0, 2, 1).reshape(c * k, g)
+        p = torch.matmul(wm, h).view(b, c, k, t)  # (batch, channels, width, time)
+        out = h.new_zeros(b, c, t + k - 1)
+        for j in range(k):  # k vectorised (batch, channels, time) adds
+            out[:, :, j : j + t] += p[:, :, j]
+        ctx.save_for_backward(h, wm)
+        ctx.dims = (c, g, k, centre)
+        return out[:, :, centre : centre + t]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        h, wm = ctx.saved_tensors
+        c, g, k, centre = ctx.dims
+        b, _, t = grad.shape
+        n = t + k - 1
+        gp = F.pad(grad, (centre, k - 1 - centre))  # (batch, channels, time + width - 1)
+        gcol = gp.as_strided((b, c, k, t), (c * n, n, 1, 1)).reshape(b, c * k, t)
+        grad_h = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_h = torch.matmul(wm.t(), gcol)  # (batch, gestures, time)
+        if ctx.needs_input_grad[1]:
+            gwm = torch.matmul(gcol, h.transpose(1, 2)).sum(0)  # (channels * width, gestures)
+            grad_w = gwm.view(c, k, g).permute(0, 2, 1)
+        return grad_h, grad_w, None
 
 
 class PhoneHead(nn.Module):
