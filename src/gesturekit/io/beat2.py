@@ -60,19 +60,18 @@ def find_takes(root: str | Path) -> list[Beat2Take]:
     return takes
 
 
-def select_takes(root: str | Path, speakers: Sequence[str] | None = None) -> list[Beat2Take]:
-    """The takes under ``root`` of ``speakers`` (None or ``["all"]``: every speaker).
+def select_takes(takes: list[Beat2Take], speakers: Sequence[str] | None, root: str | Path) -> list[Beat2Take]:
+    """The ``takes`` (found under ``root``) of ``speakers`` (None or ``["all"]``: every speaker).
 
     An unknown speaker is an error that lists the speakers the folder has.
     """
-    takes = find_takes(root)
-    if speakers and list(speakers) != ["all"]:
-        have = sorted({t.speaker for t in takes})
-        unknown = [s for s in speakers if s not in have]
-        if unknown:
-            raise DataError(f"unknown speaker(s) {unknown}; these takes have {have}", root)
-        takes = [t for t in takes if t.speaker in speakers]
-    return takes
+    if not speakers or list(speakers) == ["all"]:
+        return takes
+    have = sorted({t.speaker for t in takes})
+    unknown = [s for s in speakers if s not in have]
+    if unknown:
+        raise DataError(f"unknown speaker(s) {unknown}; these takes have {have}", root)
+    return [t for t in takes if t.speaker in speakers]
 
 
 def _sibling(npz: Path, stem: str, suffixes: tuple[str, ...], folders: tuple[str, ...]) -> Path | None:

@@ -71,9 +71,9 @@ def pats_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[s
 
 
 def beat2_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
-    from gesturekit.io.beat2 import read_beat2_take, read_splits, select_takes
+    from gesturekit.io.beat2 import find_takes, read_beat2_take, read_splits, select_takes
 
-    takes = select_takes(root, speakers)
+    takes = select_takes(find_takes(root), speakers, root)
     splits = read_splits(root)
     out: dict[str, dict[str, Any]] = {s: _entry() for s in sorted({t.speaker for t in takes})}
     broken: list[dict[str, str]] = []

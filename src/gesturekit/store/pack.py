@@ -453,9 +453,10 @@ def pack_beat2(
     from gesturekit.errors import DataError
     from gesturekit.io.beat2 import find_takes, read_splits, select_takes
 
-    if not find_takes(root):
+    takes = find_takes(root)
+    if not takes:
         raise DataError(f"no BEAT2 takes (*.npz) under {root}")
-    takes = select_takes(root, speakers)
+    takes = select_takes(takes, speakers, root)
     splits = read_splits(root)
     srcs = [Source("beat2", t.name, t.speaker, splits.get(t.name, "train"), str(t.npz)) for t in takes]
     keys = list(keys or BEAT2_DEFAULT_KEYS)
