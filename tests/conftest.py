@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gesturekit.runtime import torch_threads
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REALDATA = SHARED / "realdata"
@@ -87,3 +89,10 @@ def run_cli_subprocess(*argv: str, cwd: Path | None = None, timeout: float = 600
         timeout=timeout,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: tiny problems only lose time to thread hand-offs on a busy machine."""
+    with torch_threads(1):
+        yield

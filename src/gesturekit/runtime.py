@@ -6,7 +6,8 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -65,3 +66,14 @@ def progress(iterable: Iterable[T], **kwargs: Any) -> Iterable[T]:
 def set_threads(n: int | None) -> None:
     if n:
         torch.set_num_threads(int(n))
+
+
+@contextmanager
+def torch_threads(n: int | None = None) -> Iterator[None]:
+    """Run the block on ``n`` intra-op threads (None: leave the count), then restore the count."""
+    before = torch.get_num_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -13,14 +13,7 @@ from gesturekit.units.cnmf import hoyer_project
 from gesturekit.units.metrics import hoyer
 from gesturekit.units.synthetic import planted_corpus
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these tiny problems only lose time to thread hand-offs on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _shift(w: np.ndarray, lag: int) -> np.ndarray:

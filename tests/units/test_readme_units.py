@@ -8,17 +8,10 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import REPO
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _section() -> str:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gesturekit.checkpoint import load_checkpoint
 from gesturekit.errors import ConfigError, DataError
@@ -18,14 +17,7 @@ from gesturekit.units.methods import fit_run, make_split
 from gesturekit.units.model import UNIT_MODELS, UnitModel
 from gesturekit.units.synthetic import write_planted_nema
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these tiny problems only lose time to thread hand-offs on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_corpus(folder: Path) -> list[Path]:

@@ -7,19 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import run_cli_subprocess
 from gesturekit.units.synthetic import write_planted_nema
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these tiny problems only lose time to thread hand-offs on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_fit_evaluate_plot(cli, tmp_path: Path) -> None:

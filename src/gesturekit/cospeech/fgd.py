@@ -14,9 +14,8 @@ checkpoint (``NAME.safetensors`` + ``NAME.json``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from torch import nn
 from gesturekit.checkpoint import load_checkpoint, save_checkpoint
 from gesturekit.cospeech.frechet import frechet_from_features
 from gesturekit.errors import DataError, FormatError
+from gesturekit.runtime import torch_threads
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,6 @@ class PoseAutoEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.from_latent(self.encode(x)).view(len(x), self.channels, self.window // 4)
         return self.dec(h)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _prepare(seqs: Sequence[np.ndarray], joints: np.ndarray, roots: np.ndarray) -> list[np.ndarray]:
@@ -151,7 +141,7 @@ class FGDEncoder:
         win = _windows(flat, self.recipe.window, self.recipe.hop)
         if len(win) == 0:
             return np.zeros((0, self.recipe.latent))
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), torch_threads(1):
             x = torch.from_numpy(win.transpose(0, 2, 1).astype(np.float32))
             return self.model.encode(x).double().numpy()
 
@@ -211,7 +201,7 @@ def train_fgd_encoder(
             f"FGD encoder: need sequences of at least {recipe.window} frames (got {len(win)} training windows)"
         )
     data = torch.from_numpy(win.transpose(0, 2, 1).astype(np.float32))
-    with _one_thread():
+    with torch_threads(1):
         torch.manual_seed(recipe.seed)
         gen = torch.Generator().manual_seed(recipe.seed)
         model = PoseAutoEncoder(data.shape[1], recipe.window, recipe.channels, recipe.latent)

@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from gesturekit.runtime import torch_threads
 from gesturekit.units.cnmf_method import CNMFConfig
 from gesturekit.units.methods import fit_run
 from gesturekit.units.synthetic import write_planted_nema
@@ -77,12 +76,9 @@ def step(out_dir: str | Path, seed: int = 0, quick: bool = False) -> dict[str, A
         )
     run_dir = out_dir / "cnmf_run"
     cfg.figures = False  # drawn below: quick mode draws fewer
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads():  # the fit may change the count; the next demo steps keep the process's
         metrics = fit_run(data, cfg, run_dir, overwrite=True)
         figures = _figures(run_dir, quick)
-    finally:
-        torch.set_num_threads(threads)  # the next demo steps keep the process's setting
     tr = metrics["train"]
     line = f"cnmf on {source}: train mean r {tr['mean_channel_r']:.3f}"
     if "val" in metrics:

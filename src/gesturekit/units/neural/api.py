@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from gesturekit.errors import DataError, FormatError
 from gesturekit.features.normalize import Normalizer
 from gesturekit.records import EMARecording
+from gesturekit.runtime import torch_threads
 from gesturekit.units.model import UnitModel, register_unit_model
 from gesturekit.units.neural.models import AECNMF, VAECNMF, NetConfig, build_net
 
@@ -50,15 +51,8 @@ def small_input_threads(frames: int) -> Iterator[None]:
     each op over threads costs more in synchronisation than it saves (measured: 8 mngu0
     utterances 6.3 ms on one thread vs 8.6 ms on two), and a busy machine makes it much worse.
     """
-    n = torch.get_num_threads()
-    if n == 1 or frames > ONE_THREAD_FRAMES:
+    with torch_threads(1 if frames <= ONE_THREAD_FRAMES else None):
         yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 class FastInference:
