@@ -11,7 +11,6 @@ kinematics (metres), the axis-angle rotations also stored as ``rotations_axis_an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ import numpy as np
 from gesturekit.cospeech.data import load_corpus
 from gesturekit.cospeech.pipeline import GesturePipeline
 from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
-from gesturekit.errors import ConfigError, DataError, FormatError
+from gesturekit.errors import ConfigError, DataError
+from gesturekit.features.text import read_transcript
 from gesturekit.fsutil import atomic_path, atomic_write_json
-from gesturekit.records import Segment
 from gesturekit.skeleton import SKELETONS, Skeleton, forward_kinematics
 
 
@@ -76,28 +75,6 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
         with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("pose/normalize", data=arr.transpose(0, 2, 1))  # (frames, 2, 52)
     return {"layout": layout, "out": str(out), "intervals": len(items)}
-
-
-def read_transcript(path: str | Path) -> list[Segment]:
-    """Words from a Praat TextGrid (``words`` tier) or a JSON list of ``{word|label, start, end}``."""
-    path = Path(path)
-    if not path.exists():
-        raise FormatError(path, "transcript not found")
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text())
-            return [
-                Segment(str(w.get("word", w.get("label", ""))), float(w["start"]), float(w["end"]))
-                for w in data
-            ]
-        except (json.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError) as exc:
-            raise FormatError(path, f"expected a JSON list of {{word, start, end}} objects ({exc})") from None
-    from gesturekit.io.textgrid import read_words_phones
-
-    words, _ = read_words_phones(path)
-    if words is None:
-        raise FormatError(path, "no 'words' tier")
-    return list(words.segments)
 
 
 def generate_file(

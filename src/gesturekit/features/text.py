@@ -75,7 +75,8 @@ def words_from_textgrid(path: str | Path) -> SegmentTier:
 
 
 def words_from_json(path: str | Path) -> SegmentTier:
-    """A JSON word list: ``[{"word": w, "start": s, "end": e}, ...]`` (seconds), ``[[w, s, e], ...]``,
+    """A JSON word list: ``[{"word": w, "start": s, "end": e}, ...]`` (seconds; ``label`` for ``word``
+    also reads), ``[[w, s, e], ...]``,
     or either under a top-level ``"words"`` key."""
     path = Path(path)
     try:
@@ -90,7 +91,8 @@ def words_from_json(path: str | Path) -> SegmentTier:
     for i, item in enumerate(obj):
         try:
             if isinstance(item, dict):
-                w, s, e = item["word"], float(item["start"]), float(item["end"])
+                w = item["word"] if "word" in item else item["label"]
+                s, e = float(item["start"]), float(item["end"])
             else:
                 w, s, e = item[0], float(item[1]), float(item[2])
         except (KeyError, IndexError, TypeError, ValueError):

@@ -304,13 +304,11 @@ def render_input(
         beside = Path(audio).with_suffix(".TextGrid")  # the audio's own transcript, when there is one
         transcript = beside if beside.exists() else None
     if transcript is not None:
-        from gesturekit.io.textgrid import read_words_phones
+        from gesturekit.features.text import read_transcript
 
-        words, _ = read_words_phones(transcript)
-        if words is None:
-            raise FormatError(transcript, "no words tier")
+        words = list(read_transcript(transcript))  # a TextGrid or a JSON word list, silences dropped
         for c in clips:
-            c.words = [w for w in words.segments if w.label.strip()]
+            c.words = words
     if audio is not None:
         audio = Path(audio)
         if not audio.exists():

@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
         help="burn the spoken words in as subtitles (from the samples, --transcript, "
         "or the TextGrid beside --audio)",
     )  # fmt: skip
-    r.add_argument("--transcript", metavar="TEXTGRID", help="words for a poses.npz (Praat TextGrid)")
+    r.add_argument("--transcript", metavar="FILE", help="words for a poses.npz (TextGrid or JSON word list)")
     r.add_argument("--intervals", type=int, default=None, metavar="N", help="render the first N intervals")
     r.add_argument("--size", type=int, default=400, help="panel size in pixels (default 400)")
     r.add_argument("--overwrite", action="store_true", help="replace existing videos")

@@ -79,7 +79,6 @@ def _generate(args: argparse.Namespace) -> int:
     if args.render:
         from gesturekit.cospeech.sampling import render_generated
 
-        tg = args.transcript if args.transcript and str(args.transcript).lower().endswith(".textgrid") else None
-        result["video"] = str(render_generated(Path(args.out), args.audio, tg))
+        result["video"] = str(render_generated(Path(args.out), args.audio, args.transcript))
     print_json(result)
     return 0
