@@ -13,8 +13,19 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 
+class _FieldState:
+    """``state_dict`` / ``load_state_dict`` of a dataclass: its fields, as plain values."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+
 @dataclass
-class BestTracker:
+class BestTracker(_FieldState):
     """The best value seen so far of a metric and the epoch it was seen in."""
 
     mode: Literal["min", "max"] = "min"
@@ -42,16 +53,9 @@ class BestTracker:
             return True
         return False
 
-    def state_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
-
 
 @dataclass
-class EarlyStopping:
+class EarlyStopping(_FieldState):
     """Stop after ``patience`` epochs without improvement, but not before ``min_epochs`` epochs.
 
     ``patience <= 0`` disables it.
@@ -69,10 +73,3 @@ class EarlyStopping:
             self.stopped_epoch = int(epoch)
             return True
         return False
-
-    def state_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
