@@ -29,10 +29,11 @@ from torch import nn
 
 from gesturekit.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from gesturekit.config import config_to_dict, save_config
+from gesturekit.cospeech import pose_metrics
+from gesturekit.cospeech.cluster_metrics import classification_scores
 from gesturekit.cospeech.clusters import PoseClusters
 from gesturekit.cospeech.data import Corpus, PoseFormat, Windows, load_corpus, make_windows
 from gesturekit.cospeech.losses import LambdaSchedule, adversarial, loss_by_name
-from gesturekit.cospeech.model_metrics import LOWER_IS_BETTER, cluster_scores, l1, pck, spatial_norm, vel_l1
 from gesturekit.cospeech.models import VelocityDiscriminator, build_model, canonical_name, is_trainable
 from gesturekit.cospeech.state import flatten_state, unflatten_state
 from gesturekit.errors import ConfigError, DataError
@@ -194,25 +195,46 @@ def predict_windows(
     return np.concatenate(preds), (np.concatenate(labs) if labs else None)
 
 
+#: Dev metrics and whether lower is better (``dev_key`` picks one for the best checkpoint).
+LOWER_IS_BETTER = {"L1": True, "VelL1": True, "pck": False, "spatialNorm": True, "cluster_acc": False,
+                   "cluster_f1": False, "L1_units": True}  # fmt: skip
+
+
+def window_metrics(pred: np.ndarray, true: np.ndarray, labels: tuple[np.ndarray, np.ndarray, int] | None,
+                   prep: Prepared) -> dict[str, float]:  # fmt: skip
+    """Dev metrics of ``(N, T, P)`` normalised windows, through the evaluation's own metric code.
+
+    ``L1``/``VelL1`` in the normalised space the model is trained in (as the reference); PCK and
+    spatialNorm on joints in data units (spatialNorm's denominator over the same frames: the
+    reference's is never reset); cluster accuracy and F1 of the classifier's argmax ``labels``
+    ``(predicted, true, k)`` against the k-means label of the ground truth.
+    """
+    N, T, P = pred.shape
+    every = np.arange(P)
+    out = {"L1": float(np.abs(pred - true).mean()), "VelL1": pose_metrics.vel_l1(pred, true, every, None)}
+    fmt = prep.pose_format
+    pu = prep.pose_norm.inverse_transform(pred.reshape(N * T, P))
+    tu = prep.pose_norm.inverse_transform(true.reshape(N * T, P))
+    out["L1_units"] = float(np.abs(pu - tu).mean())
+    pj, tj, mj = fmt.to_joints(pu), fmt.to_joints(tu), fmt.to_joints(prep.mean_pose[None])[0]
+    no_roots = np.zeros(0, dtype=int)  # PATS joints are already relative to the neck
+    joints = np.array([j for j in fmt.model_joints if j != 0]) if fmt.kind == "pats" else np.arange(pj.shape[1])
+    if fmt.kind == "pats":
+        out["pck"] = pose_metrics.pck([pj], [tj], joints, no_roots)["pck"]
+    out["spatialNorm"] = pose_metrics.spatial_norm([pj], [tj], joints, no_roots, [mj])
+    if labels is not None:
+        scores = classification_scores(labels[0].ravel(), labels[1].ravel(), labels[2])
+        out["cluster_acc"], out["cluster_f1"] = scores["cluster_accuracy"], scores["cluster_f1"]
+    return out
+
+
 def evaluate(model: nn.Module, w: Windows, prep: Prepared, device: torch.device) -> dict[str, float]:
     """Metrics over every window of ``w`` (normalised windows with labels)."""
     pred, lab = predict_windows(model, w, device)
-    out = {"L1": l1(pred, w.pose), "VelL1": vel_l1(pred, w.pose)}
-    N, T, P = pred.shape
-    fmt = prep.pose_format
-    pu = prep.pose_norm.inverse_transform(pred.reshape(N * T, P))
-    tu = prep.pose_norm.inverse_transform(w.pose.reshape(N * T, P))
-    out["L1_units"] = float(np.abs(pu - tu).mean())
-    pj, tj, mj = fmt.to_joints(pu), fmt.to_joints(tu), fmt.to_joints(prep.mean_pose[None])
-    if fmt.kind == "pats":
-        keep = [j for j in fmt.model_joints if j != 0]
-        out["pck"] = pck(pj, tj, keep)
-        out["spatialNorm"] = spatial_norm(pj[:, keep], tj[:, keep], mj[:, keep])
-    else:
-        out["spatialNorm"] = spatial_norm(pj, tj, mj)
+    labels = None
     if lab is not None and w.labels is not None and prep.clusters is not None:
-        out.update(cluster_scores(lab, w.labels, prep.clusters.k))
-    return out
+        labels = (lab, w.labels, prep.clusters.k)
+    return window_metrics(pred, w.pose, labels, prep)
 
 
 # ----------------------------------------------------------------------------- model bundle
