@@ -19,16 +19,12 @@ import numpy as np
 
 from gesturekit.cospeech.data import load_corpus
 from gesturekit.cospeech.pipeline import GesturePipeline
+from gesturekit.cospeech.positions import to_positions
 from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.text import read_transcript
 from gesturekit.fsutil import atomic_path, atomic_write_json
-from gesturekit.skeleton import SKELETONS, Skeleton, forward_kinematics
-
-
-def positions_of(axis_angle: np.ndarray) -> np.ndarray:
-    """``(T, 55, 3)`` SMPL-X axis-angle -> ``(T, 55, 3)`` joint positions (metres, generic skeleton)."""
-    return forward_kinematics(axis_angle).astype(np.float32)
+from gesturekit.skeleton import SKELETONS, Skeleton
 
 
 def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path, *, speaker: str | None = None,
@@ -48,7 +44,7 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
         gen = pipe.from_features(c.audio, c.text)
         gt = pipe.pose_format.to_joints(c.pose)
         if pipe.pose_format.kind == "smplx6d":  # rotations -> joint positions on the generic skeleton
-            gen, gt = positions_of(gen), positions_of(gt)
+            gen, gt = to_positions(gen).astype(np.float32), to_positions(gt).astype(np.float32)
         item_id = c.clip_id.replace("/", "_").replace(":", "_")
         items.append(
             SampleItem(item_id, c.speaker, gen, gt, split=split, start_s=c.start_s, audio_path=c.audio_path)
@@ -85,7 +81,7 @@ def generate_file(
     extra = {}
     if pipe.pose_format.kind == "smplx6d":  # poses are joint positions; the rotations ride along
         extra["rotations_axis_angle"] = poses.astype(np.float32)
-        poses = positions_of(poses)
+        poses = to_positions(poses).astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "poses.npz") as tmp, open(tmp, "wb") as f:
         np.savez(
