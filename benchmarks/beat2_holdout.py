@@ -41,11 +41,15 @@ MODELS = {
 def motion_stats(pos: Any, fps: float) -> dict[str, Any]:
     import numpy as np
 
-    vel = np.diff(pos, axis=0) * fps
-    speed = np.linalg.norm(vel, axis=-1)
-    jerk = np.linalg.norm(np.diff(pos, n=3, axis=0), axis=-1) * fps**3
-    return {"speed": speed, "speed_mean_m_s": float(speed.mean()),
-            "speed_p95_m_s": float(np.percentile(speed, 95)), "jerk_m_s3": float(jerk.mean())}  # fmt: skip
+    from gesturekit.cospeech.pose_metrics import jerk
+
+    speed = np.linalg.norm(np.diff(pos, axis=0) * fps, axis=-1)  # per joint and frame
+    return {
+        "speed": speed,
+        "speed_mean_m_s": float(speed.mean()),
+        "speed_p95_m_s": float(np.percentile(speed, 95)),
+        "jerk_m_s3": jerk([pos], np.arange(pos.shape[1]), fps)["mean"],
+    }
 
 
 def run(args: Any) -> dict[str, Any]:
