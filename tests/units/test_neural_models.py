@@ -188,3 +188,36 @@ def test_fused_score_norms_gradient_equals_autograd(padded, monkeypatch):
         assert torch.allclose(fused[k], plain[k])
     assert torch.allclose(h.grad, h2.grad)
     assert torch.allclose(hoyer_per_gesture(h0, mask).mean(), fused["S_t"])
+
+
+def test_dead_gesture_shortcuts_give_the_plain_gradients(monkeypatch):
+    """Gestures with no positive score in a batch are skipped in the last encoder layer's
+    backward and in the decoder; every parameter's gradient must equal the plain path's."""
+    from gesturekit.units.neural import models
+
+    torch.manual_seed(0)
+    net = AECNMF(5, NetConfig(gestures=8, width=5, kernels=[7, 3])).double()
+    with torch.no_grad():
+        net.encoder.convs[-1].bias[[0, 3, 5]] = -1e3  # three gestures never fire
+    x = torch.randn(3, 5, 40, dtype=torch.float64)
+    mask = torch.ones(3, 1, 40, dtype=torch.float64)
+    mask[2, :, 25:] = 0
+
+    def loss_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        net.zero_grad()
+        out = net(x, mask)
+        loss = ((out["x_hat"] - x) * mask).square().sum() + sum(sparsity_terms(out["h"], mask).values())
+        loss.backward()
+        return out["h"].detach(), [p.grad.clone() for p in net.parameters()]
+
+    h, fast = loss_and_grads()
+    assert (h.amax((0, 2)) > 0).sum() == 5  # the shortcut really runs (5 of 8 used < 75 %)
+    plain_decode = models.convolutive_decode
+    monkeypatch.setattr(models, "convolutive_decode", lambda h, w, c, relu_scores=False: plain_decode(h, w, c))
+    monkeypatch.setattr(
+        models._ConvReLU, "apply", lambda z, w, b, p: torch.relu(torch.nn.functional.conv1d(z, w, b, padding=p))
+    )
+    _, plain = loss_and_grads()
+    for (name, _), got, want in zip(net.named_parameters(), fast, plain, strict=True):
+        assert torch.allclose(got, want), name
+    assert plain[-1].abs().sum() > 0  # the decoder's gestures do get a gradient

@@ -130,6 +130,14 @@ class NeuralUnitModel(UnitModel):
         self.net = net
         self.method = "vae" if isinstance(net, VAECNMF) else "ae"  # type: ignore[misc]
         self._fast = FastInference(net)
+        # the normaliser as float32 (channels, 1) tensors: inference normalises in torch, in place
+        # of two float64 numpy passes per utterance (None: the +/- split, left to numpy)
+        self._affine = None
+        if not normalizer.nonneg_split:
+            self._affine = tuple(
+                torch.as_tensor(np.asarray(v, dtype=np.float32)).reshape(-1, 1)
+                for v in (normalizer.shift, normalizer.scale)
+            )
 
     @property
     def phone_set(self) -> list[str]:
@@ -160,6 +168,37 @@ class NeuralUnitModel(UnitModel):
     def _tensor(xn: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(np.asarray(xn, dtype=np.float32).T))[None]
 
+    def _normalised(self, x: EMARecording | np.ndarray) -> torch.Tensor:
+        """Checked data ``(time, channels)`` in data units -> normalised ``(1, channels, time)``."""
+        arr = self.prepare(x)
+        if self._affine is None:
+            return self._tensor(self.normalizer.transform(arr))
+        shift, scale = self._affine
+        return torch.from_numpy(arr).T.sub(shift).div_(scale).contiguous()[None]
+
+    def _to_data_units(self, y: torch.Tensor) -> np.ndarray:
+        """Normalised ``(1, channels, time)`` -> ``(time, channels)`` float32 in data units."""
+        if self._affine is None:
+            return self.normalizer.inverse_transform(y[0].T.numpy())
+        shift, scale = self._affine
+        return torch.addcmul(shift, y[0], scale).T.contiguous().numpy()
+
+    @torch.inference_mode()
+    def encode(self, x: EMARecording | np.ndarray) -> np.ndarray:
+        t = self._normalised(x)
+        with small_input_threads(t.shape[-1]):
+            h = self._fast.encode(t)
+        return h[0].numpy()
+
+    @torch.inference_mode()
+    def decode(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float32)
+        if scores.ndim != 2 or scores.shape[0] != self.n_gestures:
+            raise DataError(f"scores must be ({self.n_gestures}, time), got shape {scores.shape}")
+        h = torch.from_numpy(np.ascontiguousarray(scores))[None]
+        with small_input_threads(h.shape[-1]):
+            return self._to_data_units(self._fast.decode(h))
+
     @torch.inference_mode()
     def encode_normalised(self, xn: np.ndarray) -> np.ndarray:
         t = self._tensor(xn)
@@ -177,11 +216,11 @@ class NeuralUnitModel(UnitModel):
     @torch.inference_mode()
     def reconstruct(self, x: EMARecording | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(scores (gestures, time), reconstruction (time, channels))`` without leaving torch."""
-        t = self._tensor(self.normalise(x))
+        t = self._normalised(x)
         with small_input_threads(t.shape[-1]):
             h = self._fast.encode(t)
             y = self._fast.decode(h)
-        return h[0].numpy(), self.normalizer.inverse_transform(y[0].T.numpy())
+            return h[0].numpy(), self._to_data_units(y)
 
     @torch.inference_mode()
     def sample(self, x: EMARecording | np.ndarray, n: int = 1, seed: int = 0) -> np.ndarray:
