@@ -201,6 +201,44 @@ def test_fast_inference_equals_the_network_dense_and_sparse_scores(method):
         assert torch.allclose(fast.decode(torch.zeros(1, 20, 50)), torch.zeros(1, 12, 50))
 
 
+@pytest.mark.parametrize(("kernels", "frames"), [([5, 3], 300), ([3, 5], 300), ([3, 5], 2), ([5], 40)])
+def test_fast_inference_pruned_scores_and_data_units(kernels, frames):
+    """The last layer computes only the gestures that can fire; the decoder, given those rows,
+    and the decoder to data units (scale and shift folded in) give the network's figures."""
+    from gesturekit.units.neural.api import FastInference
+    from gesturekit.units.neural.models import NetConfig, build_net
+
+    torch.manual_seed(0)
+    net = build_net("ae", 12, NetConfig(gestures=20, width=7, kernels=kernels)).eval()
+    with torch.no_grad():
+        net.encoder.convs[-1].bias[2:] -= 100.0  # 18 gestures can never fire on this input
+        net.encoder.convs[-1].bias[:2] += 1.0
+    shift, scale = torch.randn(12, 1), torch.rand(12, 1) + 0.5
+    fast = FastInference(net, (shift, scale))
+    x = torch.randn(1, 12, frames)
+    with torch.no_grad():
+        h, rows, hr = fast.encode_rows(x)
+        assert rows is not None and rows.tolist() == [0, 1] and torch.equal(hr, h[0, :2])
+        assert torch.allclose(h, net.encode(x), rtol=1e-5, atol=1e-6) and h.shape == (1, 20, frames)
+        h2, y = fast.reconstruct(x)  # data units
+        assert torch.equal(h2, h)
+        assert torch.allclose(y, net.decode(h) * scale + shift, rtol=1e-5, atol=1e-5)
+        with torch.no_grad():
+            net.encoder.convs[-1].bias[:2] -= 100.0  # no gesture can fire: zeros, the mean posture
+        fast = FastInference(net, (shift, scale))
+        h, y = fast.reconstruct(x)
+        assert not h.any() and torch.allclose(y[0], shift.expand(12, frames))
+        for used in (20, 10, 3, 0):  # the dense, pruned-product, few-gesture and empty paths
+            s = torch.randn(1, 20, 80)  # signed scores: a negative row counts as used
+            s[:, used:] = 0
+            want = net.decode(s) * scale + shift
+            assert torch.allclose(fast.decode(s, data_units=True), want, rtol=1e-5, atol=1e-5)
+            assert torch.allclose(fast.decode(s), net.decode(s), rtol=1e-5, atol=1e-5)
+        s = torch.zeros(1, 20, 80)
+        s[0, 4] = -1.0  # an all-negative row is used too
+        assert torch.allclose(fast.decode(s), net.decode(s), atol=1e-6) and fast.decode(s).abs().amax() > 0
+
+
 def test_short_utterances_run_on_one_thread_and_restore_the_count():
     from gesturekit.units.neural import api
 

@@ -221,3 +221,22 @@ def test_dead_gesture_shortcuts_give_the_plain_gradients(monkeypatch):
     for (name, _), got, want in zip(net.named_parameters(), fast, plain, strict=True):
         assert torch.allclose(got, want), name
     assert plain[-1].abs().sum() > 0  # the decoder's gestures do get a gradient
+
+
+@pytest.mark.parametrize("signed_input", [False, True])
+def test_relu_conv1d_skips_only_channels_that_cannot_fire(signed_input):
+    from gesturekit.units.neural.models import bound_weights, channels_that_can_fire, relu_conv1d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 50)
+    x = x if signed_input else x.relu()
+    w = torch.randn(20, 6, 3)
+    b = torch.randn(20)
+    b[:12] -= 200.0  # these cannot reach zero from inputs of this size; the rest can
+    can = channels_that_can_fire(x, bound_weights(w), b)
+    plain = torch.relu(torch.nn.functional.conv1d(x, w, b, padding=1))
+    assert not can[:12].any() and can[12:].all()
+    assert (plain.amax((0, 2)) > 0)[can].any() and (plain[:, ~can] == 0).all()  # the proof holds
+    assert torch.allclose(relu_conv1d(x, w, b, 1), plain)
+    w[3, 0, 0] = float("nan")  # a broken weight must show, not be pruned away
+    assert relu_conv1d(x, w, b, 1)[:, 3].isnan().any()

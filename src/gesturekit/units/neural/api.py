@@ -29,7 +29,13 @@ from gesturekit.features.normalize import Normalizer
 from gesturekit.records import EMARecording
 from gesturekit.runtime import torch_threads
 from gesturekit.units.model import UnitModel, register_unit_model
-from gesturekit.units.neural.models import AECNMF, VAECNMF, NetConfig, build_net
+from gesturekit.units.neural.models import (
+    AECNMF,
+    VAECNMF,
+    NetConfig,
+    bound_weights,
+    build_net,
+)
 
 NEURAL_METHODS = ("ae", "vae")
 
@@ -59,37 +65,112 @@ class FastInference:
     """The encoder and decoder as plain conv1d / matmul calls on frozen tensors (no autograd).
 
     ``(1, channels, time)`` -> scores ``(1, gestures, time)`` (the VAE's posterior mean);
-    scores -> ``(1, channels, time)``.
+    scores -> ``(1, channels, time)``. With ``affine`` (the normaliser's ``shift``, ``scale``
+    as ``(channels, 1)`` tensors), :meth:`reconstruct` and ``decode(..., data_units=True)``
+    return data units, the scaling folded into the gestures and the shift into a bias.
+
+    One utterance is small (a 1,269-frame one is 0.1 M scores), so a fixed cost of a few
+    microseconds per torch call weighs as much as the arithmetic: the sparse paths below are
+    written to make few calls.
     """
 
-    def __init__(self, net: AECNMF):
+    def __init__(self, net: AECNMF, affine: tuple[torch.Tensor, torch.Tensor] | None = None):
         self.layers = [
             (c.weight.detach().clone().contiguous(), c.bias.detach().clone().contiguous(), c.padding[0])
             for c in net.encoder.convs
         ]
         self.final_relu = net.encoder.final_relu
         self.vae = net if isinstance(net, VAECNMF) else None
+        w_last, b_last, _ = self.layers[-1]
+        # the last layer's interval bound (channels_that_can_fire) as numpy arrays: a bound
+        # per utterance then costs a few microseconds
+        pos, neg = (t.numpy() for t in bound_weights(w_last))
+        self.bound = (pos, neg, b_last.numpy(), np.abs(b_last.numpy()))
+        self.last_input_nonneg = len(self.layers) > 1  # the output of a ReLU
         w = net.decoder.gestures().detach()
         c, g, k = w.shape
         self.w_dec = w.permute(0, 2, 1).reshape(c * k, g).contiguous()  # (channels * width, gestures)
         self.w_conv = w.flip(-1).contiguous()  # conv1d weight (channels, gestures, width)
+        self.affine = affine
+        self.w_conv_data = self.w_conv  # data units: the scale folded into the gestures
+        if affine is not None:
+            self.w_conv_data = (self.w_conv * affine[1][:, :, None]).contiguous()
         self.width = k
         self.centre = net.decoder.centre
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode_rows(x)[0]
+
+    def encode_rows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(scores, rows, scores[0, rows])``: ``rows`` are the gestures that may be non-zero
+        (``None``: any may be).
+
+        The last layer, when it ends in a ReLU, computes only the gestures that can fire on
+        this input (see :func:`~gesturekit.units.neural.models.channels_that_can_fire`).
+        """
         n = len(self.layers)
         for i, (w, b, p) in enumerate(self.layers):
+            if i == n - 1 and self.final_relu and x.shape[0] == 1:
+                rows = self._rows_that_can_fire(x[0])
+                if len(rows) <= 0.75 * w.shape[0]:
+                    return self._pruned_last_layer(x[0], rows)
             x = F.conv1d(x, w, b, padding=p)
             if i < n - 1 or self.final_relu:
                 x = x.relu_()
         if self.vae is None:
-            return x
+            return x, None, None
         mu, log_sigma = x.chunk(2, dim=1)
         cfg = self.vae.cfg
         log_sigma = log_sigma.clamp(cfg.min_log_sigma, cfg.max_log_sigma)
-        return VAECNMF.posterior_mean(mu.clamp(-20.0, 8.0), log_sigma)
+        return VAECNMF.posterior_mean(mu.clamp(-20.0, 8.0), log_sigma), None, None
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def _rows_that_can_fire(self, a: torch.Tensor) -> np.ndarray:
+        """The rule of :func:`~gesturekit.units.neural.models.channels_that_can_fire` on the
+        last layer's input ``(in, time)``, in numpy on the precomputed weight parts."""
+        pos, neg, bias, bias_abs = self.bound
+        an = a.numpy()
+        hi = np.maximum(an.max(axis=1), 0.0)
+        up, size = bias + pos @ hi, bias_abs + pos @ hi
+        if not self.last_input_nonneg:
+            lo = np.minimum(an.min(axis=1), 0.0)
+            up, size = up + neg @ lo, size - neg @ lo
+        return np.flatnonzero(~(up <= -1e-4 * size))
+
+    def _pruned_last_layer(self, a: torch.Tensor, rows_np: np.ndarray) -> tuple[torch.Tensor, ...]:
+        w, b, p = self.layers[-1]
+        rows = torch.from_numpy(rows_np)
+        h = a.new_zeros(1, b.shape[0], a.shape[-1])
+        if len(rows) == 0:
+            return h, rows, h[0, :0]
+        hr = F.conv1d(a[None], w.index_select(0, rows), b.index_select(0, rows), padding=p)[0].relu_()
+        h[0].index_copy_(0, rows, hr)
+        return h, rows, hr
+
+    def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(1, channels, time)`` -> scores ``(1, gestures, time)`` and the reconstruction
+        ``(1, channels, time)`` (data units with ``affine``, else normalised)."""
+        h, rows, hr = self.encode_rows(x)
+        if rows is not None and hr is not None and len(rows) <= 0.25 * h.shape[1]:
+            return h, self._decode_few(hr, rows, data_units=True)
+        return h, self.decode(h, data_units=True)
+
+    def _decode_few(self, hr: torch.Tensor, rows: torch.Tensor, data_units: bool) -> torch.Tensor:
+        """Scores of a few gestures ``(rows, time)`` -> ``(1, channels, time)``: a conv1d on
+        them alone (the shift as its bias)."""
+        k, c = self.width, self.w_conv.shape[0]
+        t = hr.shape[-1]
+        data_units = data_units and self.affine is not None
+        shift = self.affine[0][:, 0] if data_units else None  # type: ignore[index]
+        if len(rows) == 0:
+            y = hr.new_zeros(1, c, t)
+            return y + shift[:, None] if shift is not None else y
+        w = (self.w_conv_data if data_units else self.w_conv).index_select(1, rows)
+        # symmetric padding of the larger side (no padded copy), then the first `t` outputs
+        pad = max(k - 1 - self.centre, self.centre)
+        start = pad - (k - 1 - self.centre)
+        return F.conv1d(hr[None], w, shift, padding=pad)[:, :, start : start + t]
+
+    def decode(self, h: torch.Tensor, data_units: bool = False) -> torch.Tensor:
         """The convolutive sum as one matrix product ``(channels * width, gestures) @ (gestures, time)``
         and an overlap-add of its ``width`` tap planes, each a vectorised ``(channels, time)`` add.
 
@@ -101,12 +182,9 @@ class FastInference:
         w = self.w_dec
         if b == 1:
             h = h.reshape(g, t)
-            used = torch.nonzero(h.amax(-1) > 0).flatten()  # gestures this utterance uses at all
-            if len(used) == 0:
-                return h.new_zeros(1, self.w_conv.shape[0], t)
+            used = torch.nonzero((h.amax(-1) > 0) | (h.amin(-1) < 0)).flatten()
             if len(used) <= 0.25 * g:  # few gestures: a conv1d on them beats the tap planes
-                hu = F.pad(h.index_select(0, used), (k - 1 - self.centre, self.centre))
-                return F.conv1d(hu[None], self.w_conv.index_select(1, used))
+                return self._decode_few(h.index_select(0, used), used, data_units)
             if len(used) < 0.75 * g:  # sparse scores: gestures with an all-zero row add nothing
                 w, h = w.index_select(1, used), h.index_select(0, used)
         p = torch.matmul(w, h)  # (batch, channels * width, time)
@@ -114,7 +192,10 @@ class FastInference:
         out = h.new_zeros(b, p.shape[1], t + k - 1)
         for j in range(k):
             out[:, :, j : j + t] += p[:, :, j]
-        return out[:, :, self.centre : self.centre + t]
+        out = out[:, :, self.centre : self.centre + t]
+        if data_units and self.affine is not None:
+            out = torch.addcmul(self.affine[0], out, self.affine[1])
+        return out
 
 
 class NeuralUnitModel(UnitModel):
@@ -129,15 +210,17 @@ class NeuralUnitModel(UnitModel):
         super().__init__(gestures, normalizer, channels, rate_hz, hparams)
         self.net = net
         self.method = "vae" if isinstance(net, VAECNMF) else "ae"  # type: ignore[misc]
-        self._fast = FastInference(net)
-        # the normaliser as float32 (channels, 1) tensors: inference normalises in torch, in place
-        # of two float64 numpy passes per utterance (None: the +/- split, left to numpy)
-        self._affine = None
+        # the normaliser as float32 (channels, 1) arrays: inference normalises in float32 on the
+        # transposing copy it needs anyway, and the decoder returns data units directly (None:
+        # the +/- split, left to the normaliser)
+        self._affine: tuple[np.ndarray, np.ndarray] | None = None
         if not normalizer.nonneg_split:
-            self._affine = tuple(
-                torch.as_tensor(np.asarray(v, dtype=np.float32)).reshape(-1, 1)
-                for v in (normalizer.shift, normalizer.scale)
+            shift, scale = (
+                np.asarray(v, dtype=np.float32).reshape(-1, 1) for v in (normalizer.shift, normalizer.scale)
             )
+            self._affine = (shift, scale)
+        affine = None if self._affine is None else tuple(torch.from_numpy(v) for v in self._affine)
+        self._fast = FastInference(net, affine)  # type: ignore[arg-type]
 
     @property
     def phone_set(self) -> list[str]:
@@ -174,14 +257,16 @@ class NeuralUnitModel(UnitModel):
         if self._affine is None:
             return self._tensor(self.normalizer.transform(arr))
         shift, scale = self._affine
-        return torch.from_numpy(arr).T.sub(shift).div_(scale).contiguous()[None]
+        out = np.array(arr.T, dtype=np.float32, order="C")  # always a copy: the user's data stay
+        out -= shift
+        out /= scale
+        return torch.from_numpy(out)[None]
 
-    def _to_data_units(self, y: torch.Tensor) -> np.ndarray:
-        """Normalised ``(1, channels, time)`` -> ``(time, channels)`` float32 in data units."""
+    def _decode_to_data_units(self, h: torch.Tensor) -> np.ndarray:
+        """Scores ``(1, gestures, time)`` -> ``(time, channels)`` float32 in data units."""
         if self._affine is None:
-            return self.normalizer.inverse_transform(y[0].T.numpy())
-        shift, scale = self._affine
-        return torch.addcmul(shift, y[0], scale).T.contiguous().numpy()
+            return self.normalizer.inverse_transform(self._fast.decode(h)[0].T.numpy())
+        return self._fast.decode(h, data_units=True)[0].numpy().T
 
     @torch.inference_mode()
     def encode(self, x: EMARecording | np.ndarray) -> np.ndarray:
@@ -197,7 +282,7 @@ class NeuralUnitModel(UnitModel):
             raise DataError(f"scores must be ({self.n_gestures}, time), got shape {scores.shape}")
         h = torch.from_numpy(np.ascontiguousarray(scores))[None]
         with small_input_threads(h.shape[-1]):
-            return self._to_data_units(self._fast.decode(h))
+            return self._decode_to_data_units(h)
 
     @torch.inference_mode()
     def encode_normalised(self, xn: np.ndarray) -> np.ndarray:
@@ -218,9 +303,10 @@ class NeuralUnitModel(UnitModel):
         """``(scores (gestures, time), reconstruction (time, channels))`` without leaving torch."""
         t = self._normalised(x)
         with small_input_threads(t.shape[-1]):
-            h = self._fast.encode(t)
-            y = self._fast.decode(h)
-            return h[0].numpy(), self._to_data_units(y)
+            h, y = self._fast.reconstruct(t)
+        if self._affine is None:
+            return h[0].numpy(), self.normalizer.inverse_transform(y[0].T.numpy())
+        return h[0].numpy(), y[0].numpy().T
 
     @torch.inference_mode()
     def sample(self, x: EMARecording | np.ndarray, n: int = 1, seed: int = 0) -> np.ndarray:
