@@ -12,6 +12,14 @@ dictionary filled) and the curriculum is over (the speech encoder runs every ste
 one-pass sequence mode), feature extraction excluded. The reference measured 4.8 s per step and
 0.35 s per 60 s on 2 CPU cores, float32. The same figures for gesturekit's default fast form
 (``configs/ccnce.yaml``: 1-D audio encoder, 128 channels, lighter heads) are the ``fast_*`` keys.
+
+Arithmetic: ``*_gflop`` counts the matrix-product and convolution FLOPs of one step and of one
+60 s forward (``torch.utils.flop_counter``, 2 per multiply-add); ``gemm_peak_gflops`` is this
+machine's measured float32 matrix-product rate (2048-square products on the benchmark's
+threads), and ``*_floor_s`` = FLOPs / that rate: no implementation of the same arithmetic runs
+faster here, so ``*_ceiling_speedup`` (the reference's time over the floor) bounds the ratio a
+configuration can reach on this CPU.
+
 ``OMP_WAIT_POLICY`` defaults to PASSIVE (set before torch loads): on a shared machine OpenMP
 threads that spin while waiting slow a 2-thread run several-fold.
 """
@@ -87,6 +95,7 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
 
     logs = full_step()
     step = median_time(full_step, repeats=args.repeats, warmup=1)
+    step_flop = _flop(full_step)
     g.eval()
     frames = 60 * 15
     a60 = rng.normal(size=(frames, 64)).astype(np.float32)
@@ -97,6 +106,7 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
         sync()
 
     gen_s = median_time(gen, repeats=args.repeats * 2, warmup=1)
+    gen_flop = _flop(gen)
     return {
         "train_full_step_s": step,
         "generate_60s_s": gen_s,
@@ -108,6 +118,36 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
         "cc_nce_matched_clusters": int(g.cc.last_matched) if getattr(g, "cc", None) is not None else 0,
         "cc_nce_active": float(logs.get("cc_nce", 0.0)) > 0.0,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "train_full_step_gflop": step_flop / 1e9,
+        "generate_60s_gflop": gen_flop / 1e9,
+    }
+
+
+def _flop(fn: Any) -> float:
+    """Matrix-product and convolution FLOPs of one call of ``fn``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def gemm_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matrix-product rate on the current threads (median of ``repeats``)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_time(lambda: a @ b, repeats=repeats, warmup=2) / 1e9
+
+
+def _floors(fig: dict[str, Any], peak: float, prefix: str = "") -> dict[str, float]:
+    step_floor = fig["train_full_step_gflop"] / peak
+    gen_floor = fig["generate_60s_gflop"] / peak
+    return {
+        f"{prefix}train_full_step_floor_s": step_floor,
+        f"{prefix}generate_60s_floor_s": gen_floor,
+        f"{prefix}train_ceiling_speedup": 4.8 / step_floor,
+        f"{prefix}generate_ceiling_speedup": 0.35 / gen_floor,
     }
 
 
@@ -116,9 +156,15 @@ def run(args: Any) -> dict[str, Any]:
     paper = measure(args.config, args)
     out = dict(paper)
     out["reference_train_step_s"], out["reference_generate_60s_s"] = 4.8, 0.35
+    peak = gemm_peak_gflops() if args.device == "cpu" else None
+    if peak is not None:
+        out["gemm_peak_gflops"] = peak
+        out.update(_floors(paper, peak))
     if args.fast_config:
         fast = measure(args.fast_config, args)
         out.update({f"fast_{k}": v for k, v in fast.items() if k not in ("device", "omp_wait_policy")})
+        if peak is not None:
+            out.update(_floors(fast, peak, "fast_"))
     return out
 
 
