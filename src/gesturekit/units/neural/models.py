@@ -80,12 +80,14 @@ class ConvEncoder(nn.Module):
         for i, conv in enumerate(self.convs):
             relu = i < n - 1 or self.final_relu
             training = torch.is_grad_enabled() and conv.weight.requires_grad
+            # the sparse paths prune on data-dependent counts: on a GPU they would only add syncs
+            sparse = relu and i == n - 1 and x.device.type == "cpu"
             if training and not x.requires_grad:
                 x = _Conv1dOfData.apply(x, conv.weight, conv.bias, conv.padding[0])  # the first layer
                 x = F.relu(x) if relu else x
-            elif training and relu and i == n - 1:
+            elif training and sparse:
                 x = _ConvReLU.apply(x, conv.weight, conv.bias, conv.padding[0])  # the scores
-            elif relu and i == n - 1:
+            elif sparse:
                 x = relu_conv1d(x, conv.weight, conv.bias, conv.padding[0])
             else:
                 x = conv(x)
@@ -214,7 +216,7 @@ class _ConvReLU(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if len(alive) == 0:
             return (torch.zeros_like(x) if ctx.needs_input_grad[0] else None, torch.zeros_like(weight),
-                    torch.zeros(o, dtype=weight.dtype) if ctx.has_bias else None, None)  # fmt: skip
+                    weight.new_zeros(o) if ctx.has_bias else None, None)  # fmt: skip
         some = len(alive) < o
         if some:
             grad, y, w = grad.index_select(1, alive), y.index_select(1, alive), weight.index_select(0, alive)
@@ -415,7 +417,8 @@ class AECNMF(nn.Module):
         """``{"x_hat", "h"}`` (+ ``"log_probs"`` with a phone head; needs ``mask``)."""
         m = active_mask(mask)
         h = self.encode(x, m)
-        return self._outputs(h, mask, {"x_hat": self.decode(h, m, relu_scores=self._relu), "h": h})
+        relu_scores = self._relu and h.device.type == "cpu"  # (pruning on a GPU only adds syncs)
+        return self._outputs(h, mask, {"x_hat": self.decode(h, m, relu_scores=relu_scores), "h": h})
 
     def _outputs(self, h: torch.Tensor, mask: torch.Tensor | None, out: dict) -> dict[str, torch.Tensor]:
         if self.phone_head is not None and mask is not None:
