@@ -153,6 +153,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 if __name__ == "__main__":
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=20, help="timed repetitions (default 20)")
+    p.add_argument("--repeats", type=int, default=40, help="timed repetitions (default 40)")
     p.add_argument("--train-steps", type=int, default=150, help="training steps before timing (default 150)")
     main("units_speed", run, p)
