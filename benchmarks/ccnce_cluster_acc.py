@@ -18,56 +18,72 @@ from typing import Any
 from _common import main, parser
 
 
-def _corpus(word_frames: tuple[int, int], n_test: int):  # noqa: ANN202
+def _corpus(word_frames: tuple[int, int], n_test: int, n_train: int = 16, noise: float = 1.0):  # noqa: ANN202
     from gesturekit.cospeech.data import Corpus, FeatureClip
     from gesturekit.cospeech.synthetic import make_synthetic_corpus
 
-    syn = make_synthetic_corpus(n_train=16, n_dev=0, n_test=n_test, frames=128, seed=0, word_frames=word_frames)
+    syn = make_synthetic_corpus(n_train=n_train, n_dev=0, n_test=n_test, frames=128, seed=0,
+                                word_frames=word_frames, noise=noise)  # fmt: skip
     dev = [FeatureClip(c.clip_id, c.speaker, "dev", c.audio, c.text, c.pose, c.fps) for c in syn.split("test")]
     return Corpus(syn.split("train") + dev, syn.pose_format, syn.fps)
 
 
-def _config(seed: int, lam: float, similarity: str, keys: str = "stored"):  # noqa: ANN202
+def _config(seed: int, lam: float, args: Any):  # noqa: ANN202
     from gesturekit.cospeech.fit import FitConfig, ModelOptions
 
-    mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0, cc_similarity=similarity,
-                      cc_keys=keys)  # fmt: skip
-    return FitConfig(model="ccnce", epochs=0, num_iters=16, batch_size=16, window=32, hop=4, num_clusters=6,
-                     seed=seed, lr=2e-3, model_options=mo, amp=False, lambda_contrastive=lam)  # fmt: skip
+    mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0,
+                      cc_similarity=args.similarity, cc_keys=args.keys, cc_positives=args.positives,
+                      cc_threshold_std=args.threshold_std, cc_form=args.form,
+                      cc_temperature=args.temperature)  # fmt: skip
+    return FitConfig(model="ccnce", epochs=0, num_iters=args.iters, batch_size=16, window=32, hop=4,
+                     num_clusters=6, seed=seed, lr=2e-3, model_options=mo, amp=False,
+                     lambda_contrastive=lam, lambda_cluster=args.lambda_cluster)  # fmt: skip
 
 
-def _train(corpus, seed: int, lam: float, epochs: int, similarity: str, keys: str) -> list[float]:  # noqa: ANN001
+def _train(corpus, seed: int, lam: float, args: Any) -> tuple[list[float], float]:  # noqa: ANN001
+    """Held-out cluster accuracy after each epoch; matched batch clusters per batch (epochs 1+)."""
     import torch
 
     from gesturekit.cospeech.fit import Trainer, evaluate, prepare
 
-    cfg = _config(seed, lam, similarity, keys)
+    cfg = _config(seed, lam, args)
     torch.manual_seed(seed)
     prep = prepare(corpus, cfg)
     tr = Trainer(cfg, prep, None, torch.device("cpu"))  # type: ignore[arg-type]
+    cc, matched = tr.G.cc, []
+    loss = cc._loss
+
+    def counted(*a: Any) -> Any:
+        out = loss(*a)
+        matched.append(cc.last_matched)
+        return out
+
+    cc._loss = counted
     accs = []
-    for e in range(epochs):
+    for e in range(args.epochs):
         tr.train_epoch(e)
         accs.append(evaluate(tr.G, prep.dev, prep, torch.device("cpu"))["cluster_acc"])
-    return accs
+    return accs, sum(matched) / max(1, (args.epochs - 1) * args.iters)
 
 
-def _purity(corpus, similarity: str, batches: int = 40) -> dict[str, float]:  # noqa: ANN001
+def _purity(corpus, args: Any, batches: int = 40) -> dict[str, float]:  # noqa: ANN001
     import numpy as np
     import torch
 
     from gesturekit.cospeech.fit import prepare
-    from gesturekit.cospeech.losses import greedy_batch_clusters, pose_similarity
+    from gesturekit.cospeech.losses import greedy_batch_clusters, label_windows, pose_similarity
 
-    prep = prepare(corpus, _config(0, 1.0, similarity))
+    prep = prepare(corpus, _config(0, 1.0, args))
     pose, lab = torch.as_tensor(prep.train.pose), prep.train.labels
+    if args.positives == "labels":  # the clustering space is the one-hot k-means labels
+        pose = label_windows(torch.as_tensor(lab), prep.clusters.k)
     rng = np.random.default_rng(0)
-    cos = similarity == "cosine"
+    cos = args.similarity == "cosine"
     means = []
     for _ in range(16):  # the statistics epoch: a random anchor's mean similarity to its batch
         idx = rng.choice(len(pose), 16, replace=False)
         means.append(float(pose_similarity(pose[idx], pose[idx], cosine=cos)[0, 1:].mean()))
-    tau = float(np.mean(means) + np.std(means))
+    tau = float(np.mean(means) + args.threshold_std * np.std(means))
     agree = []
     for _ in range(batches):
         idx = rng.choice(len(pose), 16, replace=False)
@@ -79,22 +95,32 @@ def _purity(corpus, similarity: str, batches: int = 40) -> dict[str, float]:  # 
     return {"positive_frame_agreement": float(np.mean(agree)), "random_frame_agreement": rand}
 
 
+def _paired(a: list[float], b: list[float]) -> tuple[float, float, int]:
+    """Mean of ``b - a``, its standard error, and the count of pairs where ``b > a``."""
+    d = [y - x for x, y in zip(a, b, strict=True)]
+    se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+    return statistics.mean(d), se, sum(v > 0 for v in d)
+
+
 def run(args: Any) -> dict[str, Any]:
-    corpus = _corpus(tuple(args.word_frames), 16)
-    out: dict[str, Any] = dict(_purity(corpus, args.similarity))
+    corpus = _corpus(tuple(args.word_frames), 16, args.n_train, args.noise)
+    out: dict[str, Any] = dict(_purity(corpus, args))
     finals: dict[float, list[float]] = {0.0: [], 1.0: []}
     means: dict[float, list[float]] = {0.0: [], 1.0: []}
     for seed in args.seeds:
         for lam in (0.0, 1.0):
-            accs = _train(corpus, seed, lam, args.epochs, args.similarity, args.keys)
+            accs, matched = _train(corpus, seed, lam * args.weight, args)
+            out[f"seed{seed}_lambda{lam:g}_matched_per_batch"] = round(matched, 2)
             finals[lam].append(accs[-1])
             means[lam].append(statistics.mean(accs[1:]))
             out[f"seed{seed}_lambda{lam:g}_acc"] = " ".join(f"{a:.3f}" for a in accs)
     for lam in (0.0, 1.0):
         out[f"final_acc_lambda{lam:g}_mean"] = statistics.mean(finals[lam])
         out[f"epochs1plus_acc_lambda{lam:g}_mean"] = statistics.mean(means[lam])
-    pairs = zip(finals[0.0], finals[1.0], strict=True)
-    out["seeds_where_cc_nce_raises_final_acc"] = sum(b > a for a, b in pairs)
+    for name, vals in (("final_acc", finals), ("epochs1plus_acc", means)):
+        m, se, wins = _paired(vals[0.0], vals[1.0])
+        out[f"{name}_diff_mean"], out[f"{name}_diff_se"] = m, se
+        out[f"seeds_where_cc_nce_raises_{name}"] = wins
     out["seeds"] = len(args.seeds)
     return out
 
@@ -106,4 +132,13 @@ if __name__ == "__main__":
     p.add_argument("--word-frames", type=int, nargs=2, default=[6, 16], help="word duration range (frames)")
     p.add_argument("--similarity", default="dot", choices=["dot", "cosine"], help="cc_nce pose similarity")
     p.add_argument("--keys", default="stored", choices=["stored", "reencode"], help="cc_nce keys")
+    p.add_argument("--positives", default="pose", choices=["pose", "labels"], help="cc_nce clustering space")
+    p.add_argument("--threshold-std", type=float, default=1.0, help="tau = mean + this x std (reference 1)")
+    p.add_argument("--form", default="corrected", choices=["corrected", "reference"], help="cc_nce form")
+    p.add_argument("--temperature", type=float, default=0.1, help="cc_nce temperature")
+    p.add_argument("--weight", type=float, default=1.0, help="lambda_contrastive of the cc_nce runs")
+    p.add_argument("--n-train", type=int, default=16, help="training clips (128 frames each)")
+    p.add_argument("--noise", type=float, default=1.0, help="pose noise (pixels) of the synthetic corpus")
+    p.add_argument("--iters", type=int, default=16, help="iterations per epoch")
+    p.add_argument("--lambda-cluster", type=float, default=1.0, help="weight of the classifier's cross-entropy")
     main("ccnce_cluster_acc", run, p)

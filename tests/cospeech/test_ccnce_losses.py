@@ -79,6 +79,38 @@ def test_cc_nce_pulls_to_the_matched_cluster_and_pushes_from_others(form):
     assert float(cc(z, z, pose, epoch=4)) == 0.0 and len(cc.clusters) == 2 and cc.tau == tau
 
 
+def test_cc_nce_label_positives_group_windows_by_their_k_means_labels():
+    """positives="labels": a batch cluster is the windows whose frames share k-means labels, even
+    where the poses group the windows the other way (the reference, positives="pose")."""
+    n = 8
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])[:, None].repeat(1, T)
+    labels[:4, -2:] = 2  # label groups {0..3}, {4..7}
+    pose = torch.ones(n, T, P)
+    pose[[2, 3, 6, 7]] = -1.0  # pose groups {0, 1, 4, 5}, {2, 3, 6, 7}
+    z = F.one_hot(torch.arange(n), n).float()[:, None].repeat(1, T, 1)  # latent i marks window i
+    groups, ccs = {}, {}
+    for positives in ("pose", "labels"):
+        cc = ClusteredContrast(stat_epoch=0, positives=positives, num_clusters=3, seed=0)
+        for _ in range(2):
+            assert float(cc(z, z, pose, epoch=0, labels=labels)) == 0.0  # statistics epoch
+        assert float(cc(z, z, pose, epoch=1, labels=labels)) == 0.0  # fills the dictionary
+        groups[positives] = sorted(sorted(int(i) for i in c.keys[:, 0].argmax(-1)) for c in cc.clusters)
+        ccs[positives] = cc
+    assert groups["labels"] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert groups["pose"] == [[0, 1, 4, 5], [2, 3, 6, 7]]
+    # the positives of a window are the stored windows with its labels: latents equal to those
+    # give a lower loss than latents equal to the other label group's
+    cc = ccs["labels"]
+    good = float(cc(z, z, pose, epoch=1, labels=labels))
+    assert cc.last_matched == 2
+    bad = float(cc(z[torch.arange(n).add(4) % n], z, pose, epoch=1, labels=labels))
+    assert good < bad
+    with pytest.raises(ConfigError):
+        cc(z, z, pose, epoch=1)  # no labels
+    with pytest.raises(ConfigError):
+        ClusteredContrast(positives="labels")  # no num_clusters
+
+
 def test_reference_form_ignores_its_temperature_and_the_corrected_form_does_not():
     torch.manual_seed(0)
     q = F.normalize(torch.randn(3, T, C), dim=-1)

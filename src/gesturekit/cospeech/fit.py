@@ -74,6 +74,8 @@ class ModelOptions:
     cc_stat_epoch: int = 2
     cc_keys: str = "stored"
     cc_similarity: str = "dot"
+    cc_positives: str = "pose"  # "labels": cluster cc_nce's windows by k-means label agreement
+    cc_threshold_std: float = 1.0  # cc_nce threshold tau = mean + this x std (the reference: 1)
     dtw: bool = False
     moco_queue: int = 4096
     moco_momentum: float = 0.99

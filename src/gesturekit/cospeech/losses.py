@@ -70,6 +70,12 @@ def pose_similarity(
 # ----------------------------------------------------------------------------- cc_nce
 
 
+def label_windows(labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-frame cluster labels ``(N, T)`` -> one-hot windows ``(N, T, k)`` scaled by ``1/sqrt(T)``,
+    so that the dot similarity of two windows is the fraction of frames whose labels agree."""
+    return F.one_hot(labels.long(), k).float() / labels.shape[1] ** 0.5
+
+
 def greedy_batch_clusters(sim: np.ndarray, tau: float, rng: np.random.Generator) -> list[np.ndarray]:
     """The reference's online clustering of one batch from its similarity matrix ``(B, B)``.
 
@@ -158,12 +164,15 @@ class ClusteredContrast:
     min-max scaled per-channel scores) or "corrected" (InfoNCE on window similarities).
     ``keys``: "stored" (the latents stored with a cluster are used as keys, a memory bank) or
     "reencode" (stored pre-U-Net latents are re-encoded by the current U-Net, the reference).
+    ``positives``: "pose" (windows are clustered by pose similarity, the reference) or "labels"
+    (by the fraction of frames whose k-means label agrees, :func:`label_windows`; needs the
+    labels and ``num_clusters``). ``threshold_std``: tau = mean + threshold_std x std (reference 1).
     """
 
     def __init__(
         self, form: str = "corrected", temperature: float = 0.1, memory: int = 20, max_clusters: int = 64,
         stat_epoch: int = 2, dtw: bool = False, dtw_gamma: float = 1.0, keys: str = "stored", seed: int = 0,
-        similarity: str = "dot",
+        similarity: str = "dot", positives: str = "pose", threshold_std: float = 1.0, num_clusters: int = 0,
     ) -> None:  # fmt: skip
         if form not in ("reference", "corrected"):
             raise ConfigError(f"cc_nce form must be 'reference' or 'corrected', got {form!r}")
@@ -175,6 +184,11 @@ class ClusteredContrast:
         if similarity not in ("dot", "cosine"):
             raise ConfigError(f"cc_nce similarity must be 'dot' or 'cosine', got {similarity!r}")
         self.cosine = similarity == "cosine"
+        if positives not in ("pose", "labels"):
+            raise ConfigError(f"cc_nce positives must be 'pose' or 'labels', got {positives!r}")
+        if positives == "labels" and num_clusters < 1:
+            raise ConfigError("cc_nce positives 'labels' needs the k-means clusters (num_clusters > 0)")
+        self.positives, self.threshold_std, self.num_clusters = positives, threshold_std, num_clusters
         self.rng = np.random.default_rng(seed)
         self.stats: list[float] = []
         self.tau: float | None = None
@@ -193,13 +207,15 @@ class ClusteredContrast:
         """Empty the cluster dictionary (done at each new epoch)."""
         self.clusters = []
 
-    def __call__(self, z: torch.Tensor, stored: torch.Tensor, pose: torch.Tensor, epoch: int, encode=None):  # noqa: ANN001, ANN204
+    def __call__(self, z: torch.Tensor, stored: torch.Tensor, pose: torch.Tensor, epoch: int, encode=None,  # noqa: ANN001, ANN204
+                 labels: torch.Tensor | None = None):  # fmt: skip
         """Loss for one batch.
 
         ``z`` ``(B, T, C)``: normalised latents with gradient (the queries); ``stored``
         ``(B, T, C)``: what the dictionary keeps for each window (detached: ``z`` for
         ``keys="stored"``, the pre-U-Net latent for ``"reencode"``); ``pose`` ``(B, T, P)``;
-        ``encode``: stored latents -> unit keys (for ``"reencode"``).
+        ``encode``: stored latents -> unit keys (for ``"reencode"``); ``labels`` ``(B, T)``: the
+        frames' k-means labels (for ``positives="labels"``).
         """
         zero = z.new_zeros(())
         if epoch != self.epoch:
@@ -207,6 +223,10 @@ class ClusteredContrast:
             self.reset()
         if epoch < self.stat_epoch:
             return zero
+        if self.positives == "labels":
+            if labels is None:
+                raise ConfigError("cc_nce positives 'labels' needs the k-means labels of the batch")
+            pose = label_windows(labels, self.num_clusters)
         pose = pose.detach().float()
         sim = pose_similarity(pose, pose, self.dtw, self.dtw_gamma, self.cosine)
         if epoch == self.stat_epoch:
@@ -216,7 +236,7 @@ class ClusteredContrast:
             return zero
         if self.tau is None:
             vals = np.array(self.stats) if self.stats else sim.cpu().numpy()[np.triu_indices(pose.shape[0], 1)]
-            self.tau = float(vals.mean() + vals.std())
+            self.tau = float(vals.mean() + self.threshold_std * vals.std())
         return self._loss(z, stored.detach(), pose, sim.cpu().numpy(), encode)
 
     def _loss(self, z, stored, pose, sim, encode) -> torch.Tensor:  # noqa: ANN001

@@ -64,6 +64,8 @@ class CCNCEGenerator(nn.Module):
         cc_stat_epoch: int = 2,
         cc_keys: str = "stored",
         cc_similarity: str = "dot",
+        cc_positives: str = "pose",
+        cc_threshold_std: float = 1.0,
         dtw: bool = False,
         moco_queue: int = 4096,
         moco_momentum: float = 0.99,
@@ -107,6 +109,9 @@ class CCNCEGenerator(nn.Module):
                 keys=cc_keys,
                 seed=seed,
                 similarity=cc_similarity,
+                positives=cc_positives,
+                threshold_std=cc_threshold_std,
+                num_clusters=num_clusters,
             )
             if contrastive == "ccnce"
             else None
@@ -169,7 +174,7 @@ class CCNCEGenerator(nn.Module):
                     stored = z if self.cc.keys == "stored" else q
                     losses["cc_nce"] = self.cc(
                         z.transpose(1, 2), stored.detach().transpose(1, 2), pose, epoch,
-                        encode=lambda s: self._unit(s.transpose(1, 2)).transpose(1, 2),
+                        encode=lambda s: self._unit(s.transpose(1, 2)).transpose(1, 2), labels=labels,
                     )  # fmt: skip
         elif self.contrastive == "moco":
             if not train:
