@@ -152,7 +152,7 @@ class FastInference:
         h, rows, hr = self.encode_rows(x)
         if rows is not None and hr is not None and len(rows) <= 0.25 * h.shape[1]:
             return h, self._decode_few(hr, rows, data_units=True)
-        return h, self.decode(h, data_units=True)
+        return h, self.decode(h, data_units=True, nonneg=True)  # encoded scores are never negative
 
     def _decode_few(self, hr: torch.Tensor, rows: torch.Tensor, data_units: bool) -> torch.Tensor:
         """Scores of a few gestures ``(rows, time)`` -> ``(1, channels, time)``: a conv1d on
@@ -170,19 +170,21 @@ class FastInference:
         start = pad - (k - 1 - self.centre)
         return F.conv1d(hr[None], w, shift, padding=pad)[:, :, start : start + t]
 
-    def decode(self, h: torch.Tensor, data_units: bool = False) -> torch.Tensor:
+    def decode(self, h: torch.Tensor, data_units: bool = False, nonneg: bool = False) -> torch.Tensor:
         """The convolutive sum as one matrix product ``(channels * width, gestures) @ (gestures, time)``
         and an overlap-add of its ``width`` tap planes, each a vectorised ``(channels, time)`` add.
 
         Sparse scores: for one utterance, gestures whose scores are all zero are left out of the
         product (exact: they contribute nothing), which a sparse-trained model makes common.
+        ``nonneg``: the scores are known to be >= 0 (the encoder's), so one pass finds the used ones.
         """
         b, g, t = h.shape
         k = self.width
         w = self.w_dec
         if b == 1:
             h = h.reshape(g, t)
-            used = torch.nonzero((h.amax(-1) > 0) | (h.amin(-1) < 0)).flatten()
+            nonzero = h.amax(-1) > 0 if nonneg else (h.amax(-1) > 0) | (h.amin(-1) < 0)
+            used = torch.nonzero(nonzero).flatten()
             if len(used) <= 0.25 * g:  # few gestures: a conv1d on them beats the tap planes
                 return self._decode_few(h.index_select(0, used), used, data_units)
             if len(used) < 0.75 * g:  # sparse scores: gestures with an all-zero row add nothing
