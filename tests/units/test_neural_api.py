@@ -239,6 +239,24 @@ def test_fast_inference_pruned_scores_and_data_units(kernels, frames):
         assert torch.allclose(fast.decode(s), net.decode(s), atol=1e-6) and fast.decode(s).abs().amax() > 0
 
 
+@pytest.mark.parametrize("used", [16, 20, 25])
+def test_fast_decode_of_a_few_of_many_gestures(used):
+    """Few used gestures of 100 (both the conv1d and the explicit im2col product branch)."""
+    from gesturekit.units.neural.api import FastInference
+    from gesturekit.units.neural.models import NetConfig, build_net
+
+    torch.manual_seed(0)
+    net = build_net("ae", 12, NetConfig(gestures=100, width=10, kernels=[5, 3])).eval()
+    shift, scale = torch.randn(12, 1), torch.rand(12, 1) + 0.5
+    fast = FastInference(net, (shift, scale))
+    h = torch.zeros(1, 100, 200)
+    h[0, torch.randperm(100)[:used]] = torch.rand(used, 200)
+    with torch.no_grad():
+        want = net.decode(h)
+        assert torch.allclose(fast.decode(h), want, rtol=1e-5, atol=1e-5)
+        assert torch.allclose(fast.decode(h, data_units=True), want * scale + shift, rtol=1e-5, atol=1e-5)
+
+
 def test_short_utterances_run_on_one_thread_and_restore_the_count():
     from gesturekit.units.neural import api
 

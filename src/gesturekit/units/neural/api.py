@@ -165,6 +165,14 @@ class FastInference:
             y = hr.new_zeros(1, c, t)
             return y + shift[:, None] if shift is not None else y
         w = (self.w_conv_data if data_units else self.w_conv).index_select(1, rows)
+        if len(rows) > 16:
+            # measured: from 17 input channels on, torch's CPU conv1d for these shapes takes a
+            # path about twice as slow as this explicit im2col product (e.g. 267 vs 139 us)
+            cols = F.pad(hr, (k - 1 - self.centre, self.centre)).unfold(1, k, 1)  # (rows, time, width)
+            cols = cols.permute(0, 2, 1).reshape(len(rows) * k, t)
+            w2 = w.reshape(c, len(rows) * k)
+            y = torch.mm(w2, cols) if shift is None else torch.addmm(shift[:, None], w2, cols)
+            return y[None]
         # symmetric padding of the larger side (no padded copy), then the first `t` outputs
         pad = max(k - 1 - self.centre, self.centre)
         start = pad - (k - 1 - self.centre)
