@@ -232,6 +232,8 @@ def test_relu_conv1d_skips_only_channels_that_cannot_fire(signed_input):
     x = x if signed_input else x.relu()
     w = torch.randn(20, 6, 3)
     b = torch.randn(20)
+    dense = torch.relu(torch.nn.functional.conv1d(x, w, b, padding=1))  # every channel can fire
+    assert torch.allclose(relu_conv1d(x, w, b, 1), dense, atol=1e-6)
     b[:12] -= 200.0  # these cannot reach zero from inputs of this size; the rest can
     can = channels_that_can_fire(x, bound_weights(w), b)
     plain = torch.relu(torch.nn.functional.conv1d(x, w, b, padding=1))
