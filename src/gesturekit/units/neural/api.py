@@ -35,6 +35,8 @@ from gesturekit.units.neural.models import (
     NetConfig,
     bound_weights,
     build_net,
+    can_fire_in_range,
+    conv1d_im2col,
 )
 
 NEURAL_METHODS = ("ae", "vae")
@@ -84,8 +86,7 @@ class FastInference:
         w_last, b_last, _ = self.layers[-1]
         # the last layer's interval bound (channels_that_can_fire) as numpy arrays: a bound
         # per utterance then costs a few microseconds
-        pos, neg = (t.numpy() for t in bound_weights(w_last))
-        self.bound = (pos, neg, b_last.numpy(), np.abs(b_last.numpy()))
+        self.bound_parts = tuple(t.numpy() for t in bound_weights(w_last))
         self.last_input_nonneg = len(self.layers) > 1  # the output of a ReLU
         w = net.decoder.gestures().detach()
         c, g, k = w.shape
@@ -125,16 +126,12 @@ class FastInference:
         return VAECNMF.posterior_mean(mu.clamp(-20.0, 8.0), log_sigma), None, None
 
     def _rows_that_can_fire(self, a: torch.Tensor) -> np.ndarray:
-        """The rule of :func:`~gesturekit.units.neural.models.channels_that_can_fire` on the
-        last layer's input ``(in, time)``, in numpy on the precomputed weight parts."""
-        pos, neg, bias, bias_abs = self.bound
+        """:func:`~gesturekit.units.neural.models.channels_that_can_fire` on the last layer's
+        input ``(in, time)``, in numpy on the precomputed weight parts: indices."""
         an = a.numpy()
         hi = np.maximum(an.max(axis=1), 0.0)
-        up, size = bias + pos @ hi, bias_abs + pos @ hi
-        if not self.last_input_nonneg:
-            lo = np.minimum(an.min(axis=1), 0.0)
-            up, size = up + neg @ lo, size - neg @ lo
-        return np.flatnonzero(~(up <= -1e-4 * size))
+        lo = None if self.last_input_nonneg else np.minimum(an.min(axis=1), 0.0)
+        return np.flatnonzero(can_fire_in_range(hi, lo, self.bound_parts, self.layers[-1][1].numpy()))
 
     def _pruned_last_layer(self, a: torch.Tensor, rows_np: np.ndarray) -> tuple[torch.Tensor, ...]:
         w, b, p = self.layers[-1]
@@ -165,14 +162,8 @@ class FastInference:
             y = hr.new_zeros(1, c, t)
             return y + shift[:, None] if shift is not None else y
         w = (self.w_conv_data if data_units else self.w_conv).index_select(1, rows)
-        if len(rows) > 16:
-            # measured: from 17 input channels on, torch's CPU conv1d for these shapes takes a
-            # path about twice as slow as this explicit im2col product (e.g. 267 vs 139 us)
-            cols = F.pad(hr, (k - 1 - self.centre, self.centre)).unfold(1, k, 1)  # (rows, time, width)
-            cols = cols.permute(0, 2, 1).reshape(len(rows) * k, t)
-            w2 = w.reshape(c, len(rows) * k)
-            y = torch.mm(w2, cols) if shift is None else torch.addmm(shift[:, None], w2, cols)
-            return y[None]
+        if len(rows) > 16:  # torch's conv1d takes a path twice as slow here (see conv1d_im2col)
+            return conv1d_im2col(hr[None], w, shift, k - 1 - self.centre)
         # symmetric padding of the larger side (no padded copy), then the first `t` outputs
         pad = max(k - 1 - self.centre, self.centre)
         start = pad - (k - 1 - self.centre)
@@ -280,10 +271,11 @@ class NeuralUnitModel(UnitModel):
 
     @torch.inference_mode()
     def encode(self, x: EMARecording | np.ndarray) -> np.ndarray:
-        t = self._normalised(x)
+        return self._encode(self._normalised(x))
+
+    def _encode(self, t: torch.Tensor) -> np.ndarray:
         with small_input_threads(t.shape[-1]):
-            h = self._fast.encode(t)
-        return h[0].numpy()
+            return self._fast.encode(t)[0].numpy()
 
     @torch.inference_mode()
     def decode(self, scores: np.ndarray) -> np.ndarray:
@@ -296,10 +288,7 @@ class NeuralUnitModel(UnitModel):
 
     @torch.inference_mode()
     def encode_normalised(self, xn: np.ndarray) -> np.ndarray:
-        t = self._tensor(xn)
-        with small_input_threads(t.shape[-1]):
-            h = self._fast.encode(t)
-        return h[0].numpy()
+        return self._encode(self._tensor(xn))
 
     @torch.inference_mode()
     def decode_normalised(self, scores: np.ndarray) -> np.ndarray:
