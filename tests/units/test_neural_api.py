@@ -239,6 +239,32 @@ def test_fast_inference_pruned_scores_and_data_units(kernels, frames):
         assert torch.allclose(fast.decode(s), net.decode(s), atol=1e-6) and fast.decode(s).abs().amax() > 0
 
 
+def test_fast_inference_rests_the_bound_after_it_prunes_too_little():
+    """After the bound fails to remove a quarter of the gestures, the next ``BOUND_REST``
+    utterances run the plain last layer, then the bound is tried again; the scores are the
+    network's throughout."""
+    from gesturekit.units.neural import api
+    from gesturekit.units.neural.models import NetConfig, build_net
+
+    torch.manual_seed(0)
+    net = build_net("ae", 12, NetConfig(gestures=20, width=7, kernels=[5, 3])).eval()
+    with torch.no_grad():
+        net.encoder.convs[-1].bias[2:] -= 100.0  # 18 gestures cannot fire on a moderate input
+        net.encoder.convs[-1].bias[:2] += 1.0
+    fast = api.FastInference(net)
+    quiet = torch.randn(1, 12, 100)
+    loud = 1e4 * quiet  # so large that the bound rules out no gesture
+    with torch.no_grad():
+        h, rows, _ = fast.encode_rows(loud)
+        assert rows is None and torch.allclose(h, net.encode(loud), rtol=1e-5, atol=1e-2)
+        want = net.encode(quiet)
+        for _ in range(api.BOUND_REST):  # resting: the plain layer
+            h, rows, _ = fast.encode_rows(quiet)
+            assert rows is None and torch.allclose(h, want, rtol=1e-5, atol=1e-6)
+        h, rows, hr = fast.encode_rows(quiet)  # tried again: it prunes
+        assert rows is not None and rows.tolist() == [0, 1] and torch.allclose(h, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("used", [16, 20, 25])
 def test_fast_decode_of_a_few_of_many_gestures(used):
     """Few used gestures of 100 (both the conv1d and the explicit im2col product branch)."""

@@ -165,8 +165,8 @@ class UnitModel:
             arr = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x)
         if arr.ndim != 2 or arr.shape[1] != len(self.channels):
             raise DataError(f"{name}: expected (time, {len(self.channels)}) data, got shape {arr.shape}")
-        bad = ~np.isfinite(arr)
-        if bad.any():
+        if not np.isfinite(arr).all():
+            bad = ~np.isfinite(arr)
             chans = sorted({self.channels[i] for i in np.nonzero(bad)[1]})
             raise DataError(f"{name}: {int(bad.sum())} NaN or infinite samples in {chans}; repair them first")
         return arr.astype(np.float32, copy=False)

@@ -50,6 +50,10 @@ def net_config_from_dict(d: dict[str, Any]) -> NetConfig:
 #: Inputs up to this many frames run on one intra-op thread (see :func:`small_input_threads`).
 ONE_THREAD_FRAMES = 10_000
 
+#: After an utterance whose interval bound left more than 3/4 of the gestures able to fire, the
+#: next ``BOUND_REST`` utterances skip the bound (see :meth:`FastInference.encode_rows`).
+BOUND_REST = 7
+
 
 @contextmanager
 def small_input_threads(frames: int) -> Iterator[None]:
@@ -98,6 +102,7 @@ class FastInference:
             self.w_conv_data = (self.w_conv * affine[1][:, :, None]).contiguous()
         self.width = k
         self.centre = net.decoder.centre
+        self._bound_rest = 0  # utterances left to run without the bound
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_rows(x)[0]
@@ -107,14 +112,22 @@ class FastInference:
         (``None``: any may be).
 
         The last layer, when it ends in a ReLU, computes only the gestures that can fire on
-        this input (see :func:`~gesturekit.units.neural.models.channels_that_can_fire`).
+        this input (see :func:`~gesturekit.units.neural.models.channels_that_can_fire`). The
+        bound costs about as much as 10 % of an utterance's encoding and, on a well-trained
+        model, leaves nearly every gesture able to fire; so after it fails to remove a quarter
+        of them, the next :data:`BOUND_REST` utterances run the plain layer (the scores are the
+        same either way).
         """
         n = len(self.layers)
         for i, (w, b, p) in enumerate(self.layers):
             if i == n - 1 and self.final_relu and x.shape[0] == 1:
-                rows = self._rows_that_can_fire(x[0])
-                if len(rows) <= 0.75 * w.shape[0]:
-                    return self._pruned_last_layer(x[0], rows)
+                if self._bound_rest > 0:
+                    self._bound_rest -= 1
+                else:
+                    rows = self._rows_that_can_fire(x[0])
+                    if len(rows) <= 0.75 * w.shape[0]:
+                        return self._pruned_last_layer(x[0], rows)
+                    self._bound_rest = BOUND_REST
             x = F.conv1d(x, w, b, padding=p)
             if i < n - 1 or self.final_relu:
                 x = x.relu_()
