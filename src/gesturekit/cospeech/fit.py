@@ -4,7 +4,8 @@
 ``data`` and writes into the run folder ``out``:
 
 - ``config.yaml`` (the resolved config), ``model.safetensors`` + ``model.json`` (the best
-  generator with everything needed to use it: normalisers, pose format, clusters),
+  generator with everything needed to use it: normalisers, pose format, clusters, and
+  ``text_features``, the kind of text features it was trained on),
 - ``state.safetensors`` + ``state.json`` (the full training state after the last epoch:
   G, D, optimisers, schedulers, RNGs, cc_nce statistics; ``--resume`` continues exactly),
 - ``history.csv`` and ``tb/`` (TensorBoard), one row/point per epoch.

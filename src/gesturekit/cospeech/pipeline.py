@@ -199,7 +199,7 @@ class GesturePipeline:
         if key not in self._warned:
             self._warned.add(key)
             where = f"{self.source}: " if self.source is not None else ""
-            warnings.warn(where + message, UserWarning, stacklevel=4)
+            warnings.warn(where + message, UserWarning, stacklevel=5)  # the caller of pipe(...)
 
     def features(self, audio: Audio, words: Sequence[Segment] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Log-mel and word features at pose rate; see :meth:`check_text` for which words a model takes."""
