@@ -108,8 +108,9 @@ NOT_COMPUTABLE = {
     "none": "the model never saw text features",
     "mixed": "they differ between the training clips",
 }
-#: Kinds whose training inputs include zeros (no word spoken): audio-only generation stays in range.
-ZEROS_SEEN = ("words", "tokens", "none", "unknown")
+#: Kinds whose training inputs include zeros (no word spoken): audio-only generation stays in range
+#: (a "mixed" corpus that trains at all mixes kinds of one width: words, tokens and zeros).
+ZEROS_SEEN = ("words", "tokens", "none", "mixed", "unknown")
 
 
 class GesturePipeline:
