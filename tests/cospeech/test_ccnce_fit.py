@@ -127,8 +127,15 @@ def test_cli_fit_sample_generate(cli, tmp_path, clip_dir, beat2_dir):
         arr = f["pose/normalize"][()]
     assert arr.shape == (64, 2, 52) and np.all(arr[:, :, 0] == 0)
     wav = beat2_dir / "2_scott_0_1_1.wav"
+    # the model learned the synthetic corpus's own word embeddings, which no transcript gives:
+    # a transcript is refused in one line, and nothing is written
     r = cli("cospeech", "generate", run, "--audio", wav, "--transcript", beat2_dir / "2_scott_0_1_1.TextGrid",
-            "--out", tmp_path / "gen")  # fmt: skip
+            "--out", tmp_path / "gen_words")  # fmt: skip
+    assert r.code == 1 and r.out == "" and len(r.err.strip().splitlines()) == 1, r
+    assert str(run) in r.err and "synthetic corpus's own word embeddings" in r.err and "audio alone" in r.err
+    assert not (tmp_path / "gen_words").exists()
+    with pytest.warns(UserWarning, match="without a transcript its text input is zeros"):
+        r = cli("cospeech", "generate", run, "--audio", wav, "--out", tmp_path / "gen")
     assert r.code == 0, r
     with np.load(tmp_path / "gen" / "poses.npz") as z:
         assert z["poses"].shape == (int(64.097 * 15), 52, 2)
@@ -137,7 +144,8 @@ def test_cli_fit_sample_generate(cli, tmp_path, clip_dir, beat2_dir):
     y, sr = sf.read(wav, dtype="float32")
     short = tmp_path / "short.wav"
     sf.write(short, y[: sr * 3], sr)
-    r = cli("cospeech", "generate", run, "--audio", short, "--render", "--out", tmp_path / "gen_video")
+    with pytest.warns(UserWarning, match="zeros"):
+        r = cli("cospeech", "generate", run, "--audio", short, "--render", "--out", tmp_path / "gen_video")
     assert r.code == 0, r
     video = Path(json.loads(r.out)["video"])
     assert video.suffix == ".mp4" and video.parent == tmp_path / "gen_video"
@@ -179,6 +187,13 @@ def test_beat2_folder_through_the_cli(cli, tmp_path, beat2_dir):
         assert z["poses"].shape == rot.shape  # joint positions (metres) on the generic skeleton
         np.testing.assert_allclose(z["rotations_axis_angle"], rot, atol=1e-5)
         assert 0.1 < np.abs(z["poses"][:, 20] - z["poses"][:, 0]).max() < 2.0  # a wrist, metres from the pelvis
+    # trained on the takes' hashed word vectors: a transcript gives those, and they reach the model
+    assert pipe.text_features == "words"
+    tg = wav.with_suffix(".TextGrid")
+    r = cli("cospeech", "generate", run, "--audio", wav, "--transcript", tg, "--out", tmp_path / "gen_words")
+    assert r.code == 0 and r.err == "", r
+    with np.load(tmp_path / "gen_words" / "poses.npz") as z:
+        assert z["poses"].shape == rot.shape and not np.allclose(z["rotations_axis_angle"], rot, atol=1e-3)
     r = cli("cospeech", "sample", run, "--data", beat2_dir, "--split", "test", "--out", tmp_path / "s.h5")
     assert r.code == 0, r
     s = read_samples(tmp_path / "s.h5")

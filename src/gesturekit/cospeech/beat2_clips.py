@@ -4,7 +4,9 @@ Each take ``NAME.npz`` (SMPL-X axis-angle ``poses`` ``(T, 165)`` at 30 fps) with
 and optionally ``NAME.TextGrid`` (``words`` tier) gives one clip at ``fps`` (15: every second
 frame): pose vectors are the 55 joints' rotations as 6-D continuous representation (the first
 two columns of each rotation matrix; ``(T, 330)``), audio the PATS log-mel at pose frames, text
-hashed word vectors. Splits by time within each take: the last ``holdout`` fraction is
+hashed word vectors (:func:`~gesturekit.cospeech.speech_inputs.words_at_frames`, the very
+features ``cospeech generate`` computes for a transcript; zeros for a take without a TextGrid
+words tier). Splits by time within each take: the last ``holdout`` fraction is
 ``test``, the ``dev_fraction`` before it ``dev``, the rest ``train``.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gesturekit.cospeech.data import Corpus, FeatureClip, PoseFormat
+from gesturekit.cospeech.data import Corpus, FeatureClip, PoseFormat, combine_text_features
 from gesturekit.cospeech.speech_inputs import audio_at_frames, words_at_frames
 from gesturekit.errors import DataError, FormatError
 from gesturekit.io.audio import read_audio
@@ -45,8 +47,9 @@ def rot6d_to_axis_angle(r6: np.ndarray) -> np.ndarray:
     return Rotation.from_matrix(m).as_rotvec().reshape(*r6.shape[:-1], 3).astype(np.float32)
 
 
-def read_take(npz: Path, fps: float = 15.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(pose (N, 330), audio (N, 64), text (N, TEXT_DIM))`` of one take at ``fps``."""
+def read_take(npz: Path, fps: float = 15.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """``(pose (N, 330), audio (N, 64), text (N, TEXT_DIM), kind)`` of one take at ``fps``; ``kind``
+    is "words" (hashed word vectors from the take's TextGrid) or "none" (no words tier: zeros)."""
     try:
         with np.load(npz, allow_pickle=False) as z:
             poses = np.asarray(z["poses"], dtype=np.float64)
@@ -75,7 +78,8 @@ def read_take(npz: Path, fps: float = 15.0) -> tuple[np.ndarray, np.ndarray, np.
 
         tier, _ = read_words_phones(tg)
         words = tier.segments if tier is not None else None
-    return pose, audio_at_frames(audio, n, fps), words_at_frames(words, n, fps, TEXT_DIM)
+    kind = "words" if words is not None else "none"
+    return pose, audio_at_frames(audio, n, fps), words_at_frames(words, n, fps, TEXT_DIM), kind
 
 
 def load_beat2_corpus(
@@ -91,9 +95,10 @@ def load_beat2_corpus(
         takes = [p for p in takes if speaker in p.stem.split("_")]
     if not takes:
         raise DataError(f"no BEAT2 takes (npz + wav) for speaker {speaker!r}", path=root)
-    clips = []
+    clips, kinds = [], set()
     for p in takes:
-        pose, audio, text = read_take(p, fps)
+        pose, audio, text, kind = read_take(p, fps)
+        kinds.add(kind)
         n = len(pose)
         n_test = int(round(n * holdout))
         n_dev = int(round(n * dev_fraction))
@@ -109,4 +114,4 @@ def load_beat2_corpus(
                     FeatureClip(f"{p.stem}:{split}", spk, split, audio[a:b], text[a:b], pose[a:b], fps,
                                 start_s=a / fps, audio_path=str(p.with_suffix(".wav")))
                 )  # fmt: skip
-    return Corpus(clips, SMPLX_6D, fps, str(root))
+    return Corpus(clips, SMPLX_6D, fps, str(root), combine_text_features(kinds))

@@ -5,11 +5,16 @@ log-mel frames, ``text`` ``(N, D)`` frame-aligned word features, ``pose`` ``(N, 
 model's pose vector). :class:`PoseFormat` maps pose vectors to ``(frames, joints, dims)``.
 ``load_clips(path, speaker)`` reads a feature-clip folder (``clips/*.npz`` + ``corpus.json``,
 written by :func:`write_clip_folder`, e.g. the synthetic corpus) or a BEAT2 folder of takes.
+
+:attr:`Corpus.text_features` names what the clips' text features are (one of
+:data:`TEXT_FEATURES`): a model can only be given, at generation time, text features of the kind
+it was trained on, and only ``"words"`` can be computed for a new transcript.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +25,32 @@ from gesturekit.fsutil import atomic_path, atomic_write_json
 from gesturekit.skeleton import PATS_JOINTS, PATS_MODEL_JOINTS, PATS_PARENTS
 
 CLIP_FORMAT = "gesturekit-feature-clips"
+
+#: What a corpus's text features are, and a description for messages.
+TEXT_FEATURES = {
+    "words": "hashed word vectors (a fixed vector per word of the transcript, as `cospeech generate` computes)",
+    "bert": "stored contextual vectors (`text/bert`: PATS's BERT vectors)",
+    "tokens": "hashed WordPiece token ids (`text/tokens`)",
+    "synthetic": "the synthetic corpus's own word embeddings",
+    "none": "no text (zeros)",
+    "mixed": "different kinds of text features in different clips",
+    "unknown": "text features of an unrecorded kind (written before gesturekit recorded them)",
+}
+
+
+def combine_text_features(kinds: Iterable[str]) -> str:
+    """The kind of a corpus whose clips have text features of ``kinds``.
+
+    One kind: that kind. ``"none"`` (zeros) beside ``"words"`` or ``"tokens"`` adds nothing new
+    (both give zeros where nothing is said, e.g. a BEAT2 take without a TextGrid), so the other
+    kind stands; any other combination is ``"mixed"``; no clips: ``"unknown"``.
+    """
+    found = set(kinds)
+    if len(found) > 1 and found - {"none"} in ({"words"}, {"tokens"}):
+        found.discard("none")
+    if not found:
+        return "unknown"
+    return found.pop() if len(found) == 1 else "mixed"
 
 
 @dataclass
@@ -122,6 +153,11 @@ class Corpus:
     pose_format: PoseFormat
     fps: float
     source: str = ""
+    text_features: str = "unknown"  # a key of TEXT_FEATURES
+
+    def __post_init__(self) -> None:
+        if self.text_features not in TEXT_FEATURES:
+            raise DataError(f"text_features must be one of {sorted(TEXT_FEATURES)}, got {self.text_features!r}")
 
     def split(self, name: str) -> list[FeatureClip]:
         return [c for c in self.clips if c.split == name]
@@ -142,6 +178,7 @@ def write_clip_folder(out: str | Path, corpus: Corpus) -> Path:
     atomic_write_json(
         out / "corpus.json",
         {"format": CLIP_FORMAT, "fps": corpus.fps, "pose_format": corpus.pose_format.to_dict(),
+         "text_features": corpus.text_features,
          "clips": [{"id": c.clip_id, "speaker": c.speaker, "split": c.split} for c in corpus.clips]},
     )  # fmt: skip
     return out
@@ -155,6 +192,10 @@ def read_clip_folder(root: Path, speaker: str | None = None) -> Corpus:
         raise FormatError(meta_path, f"not valid JSON ({exc.msg})") from None
     if meta.get("format") != CLIP_FORMAT:
         raise FormatError(meta_path, f"not a {CLIP_FORMAT} file")
+    text_features = meta.get("text_features", "unknown")  # folders written before it was recorded
+    if text_features not in TEXT_FEATURES:
+        known = sorted(TEXT_FEATURES)
+        raise FormatError(meta_path, f"text_features must be one of {known}, got {text_features!r}")
     clips = []
     for rec in meta["clips"]:
         if speaker and rec["speaker"] != speaker:
@@ -172,7 +213,8 @@ def read_clip_folder(root: Path, speaker: str | None = None) -> Corpus:
     if not clips:
         known = sorted({r["speaker"] for r in meta["clips"]})
         raise DataError(f"no clips for speaker {speaker!r}; speakers here: {known}", path=root)
-    return Corpus(clips, PoseFormat.from_dict(meta["pose_format"]), float(meta["fps"]), str(root))
+    fmt = PoseFormat.from_dict(meta["pose_format"])
+    return Corpus(clips, fmt, float(meta["fps"]), str(root), text_features)
 
 
 def load_corpus(
@@ -230,7 +272,22 @@ class Windows:
         return len(self.pose)
 
 
+def check_text_widths(clips: list[FeatureClip], source: str | Path | None = None) -> None:
+    """Raise :class:`DataError` when the clips' text features differ in width (a model takes one)."""
+    widths: dict[int, str] = {}
+    for c in clips:
+        widths.setdefault(c.text.shape[1], c.clip_id)
+    if len(widths) > 1:
+        seen = ", ".join(f"{w}-d in {cid}" for w, cid in sorted(widths.items()))
+        raise DataError(
+            f"clips have text features of different widths ({seen}; e.g. text/bert in some intervals, "
+            "text/tokens in others); a model takes one kind: use intervals that share one",
+            path=source or None,
+        )
+
+
 def make_windows(clips: list[FeatureClip], length: int, hop: int) -> Windows:
+    check_text_widths(clips)
     a, t, p, cid, st = [], [], [], [], []
     for c in clips:
         s = window_starts(len(c.pose), length, hop)

@@ -4,7 +4,8 @@
 ``data`` and writes into the run folder ``out``:
 
 - ``config.yaml`` (the resolved config), ``model.safetensors`` + ``model.json`` (the best
-  generator with everything needed to use it: normalisers, pose format, clusters),
+  generator with everything needed to use it: normalisers, pose format, clusters, and
+  ``text_features``, the kind of text features it was trained on),
 - ``state.safetensors`` + ``state.json`` (the full training state after the last epoch:
   G, D, optimisers, schedulers, RNGs, cc_nce statistics; ``--resume`` continues exactly),
 - ``history.csv`` and ``tb/`` (TensorBoard), one row/point per epoch.
@@ -32,7 +33,7 @@ from gesturekit.config import config_to_dict, save_config
 from gesturekit.cospeech import pose_metrics
 from gesturekit.cospeech.cluster_metrics import classification_scores
 from gesturekit.cospeech.clusters import PoseClusters
-from gesturekit.cospeech.data import Corpus, PoseFormat, Windows, load_corpus, make_windows
+from gesturekit.cospeech.data import Corpus, PoseFormat, Windows, check_text_widths, load_corpus, make_windows
 from gesturekit.cospeech.losses import LambdaSchedule, adversarial, loss_by_name
 from gesturekit.cospeech.models import VelocityDiscriminator, build_model, canonical_name, is_trainable
 from gesturekit.cospeech.state import flatten_state, unflatten_state
@@ -136,6 +137,7 @@ class Prepared:
     pose_format: PoseFormat
     fps: float
     mean_pose: np.ndarray  # (P,) in data units
+    text_features: str = "unknown"  # the corpus's kind (data.TEXT_FEATURES); recorded in the model
 
 
 def _normalise(w: Windows, pose_norm: Normalizer, audio_norm: Normalizer) -> Windows:
@@ -151,6 +153,7 @@ def prepare(corpus: Corpus, cfg: FitConfig) -> Prepared:
         raise DataError("no training clips", path=corpus.source)
     if not dev_clips:
         raise DataError("no dev clips (needed for the best checkpoint and early stopping)", path=corpus.source)
+    check_text_widths(train_clips + dev_clips, corpus.source)
     pose_norm = Normalizer("zscore").fit([c.pose for c in train_clips])
     audio_norm = Normalizer("zscore").fit([c.audio for c in train_clips])
     train = make_windows(train_clips, cfg.window, cfg.hop)
@@ -163,7 +166,7 @@ def prepare(corpus: Corpus, cfg: FitConfig) -> Prepared:
     mean_pose = np.concatenate([c.pose for c in train_clips]).mean(0)
     return Prepared(
         _normalise(train, pose_norm, audio_norm), _normalise(dev, pose_norm, audio_norm), pose_norm, audio_norm,
-        clusters, corpus.pose_format, corpus.fps, mean_pose,
+        clusters, corpus.pose_format, corpus.fps, mean_pose, corpus.text_features,
     )  # fmt: skip
 
 
@@ -253,13 +256,18 @@ def save_model(
         "pose_norm": prep.pose_norm.to_dict(), "audio_norm": prep.audio_norm.to_dict(),
         "pose_format": prep.pose_format.to_dict(), "fps": prep.fps, "window": int(prep.train.pose.shape[1]),
         "mean_pose": prep.mean_pose.tolist(), "clusters": prep.clusters.to_dict() if prep.clusters else None,
-        **extra,
+        "text_features": prep.text_features, **extra,
     }  # fmt: skip
     save_checkpoint(path, tensors, meta)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode, meta)`` from a run folder or a ``model`` checkpoint path."""
+    """``(model in eval mode, meta)`` from a run folder or a ``model`` checkpoint path.
+
+    ``meta["text_features"]`` names the text features the model was trained on
+    (:data:`~gesturekit.cospeech.data.TEXT_FEATURES`); ``"unknown"`` for bundles saved before
+    gesturekit recorded it.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "model"
@@ -274,6 +282,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
             parent, _, leaf = k.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, leaf, torch.empty_like(v))
     model.load_state_dict(sd)
+    meta.setdefault("text_features", "unknown")
     meta["cluster_arrays"] = {
         k[len("clusters.") :]: v.numpy() for k, v in tensors.items() if k.startswith("clusters.")
     }

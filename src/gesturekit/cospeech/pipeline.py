@@ -9,10 +9,22 @@ normalisation, then one of two ways to cover any length without seams:
   fusion attention runs within window-sized blocks as in training (:func:`run_sequence`).
 - ``stitch="crossfade"``: overlapping windows run as one batch, their outputs cross-faded
   linearly over the overlap (a quarter window) (:func:`run_windows`).
+
+Word features for a transcript are hashed word vectors (:func:`words_at_frames`), the text
+features of models trained on BEAT2 takes (``meta["text_features"] == "words"``). A model trained
+on other text features (PATS's stored BERT vectors, token ids, the synthetic corpus's
+embeddings) cannot be given a transcript: gesturekit cannot compute those vectors for new words,
+so :meth:`GesturePipeline.features` raises :class:`DataError` rather than feed it vectors from
+another distribution. Without a transcript the text input is zeros: what a words or tokens model
+saw wherever nothing was said, but never among a BERT or synthetic model's training inputs, so
+those models warn that their poses follow the audio alone. Models saved before gesturekit recorded
+the kind (``"unknown"``) warn once when given words. :meth:`GesturePipeline.from_features` takes
+features as given, unchecked.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gesturekit.cospeech.data import PoseFormat
+from gesturekit.cospeech.data import TEXT_FEATURES, PoseFormat
+from gesturekit.cospeech.models import reads_text
 from gesturekit.cospeech.speech_inputs import audio_at_frames, n_frames_for, words_at_frames
 from gesturekit.errors import DataError
 from gesturekit.features.normalize import Normalizer
@@ -86,6 +99,19 @@ def run_sequence(
 
 STITCH = ("sequence", "crossfade")
 
+#: Why gesturekit cannot compute a kind of text features for a new transcript.
+NOT_COMPUTABLE = {
+    "bert": "no BERT weights are bundled or downloaded",
+    "tokens": "the token ids come from the tokenizer the corpus was packed with, not from gesturekit's "
+    "hashed words",
+    "synthetic": "they are the synthetic corpus's random embeddings of its own vocabulary",
+    "none": "the model never saw text features",
+    "mixed": "they differ between the training clips",
+}
+#: Kinds whose training inputs include zeros (no word spoken): audio-only generation stays in range
+#: (a "mixed" corpus that trains at all mixes kinds of one width: words, tokens and zeros).
+ZEROS_SEEN = ("words", "tokens", "none", "mixed", "unknown")
+
 
 class GesturePipeline:
     """A trained generator with its normalisers and pose format."""
@@ -107,13 +133,21 @@ class GesturePipeline:
         self.fps = float(meta["fps"])
         self.window = int(meta["window"])
         self.text_dim = int(meta["kwargs"].get("text_dim", 0))
+        self.text_features = str(meta.get("text_features", "unknown"))
+        if self.text_features not in TEXT_FEATURES:
+            raise DataError(f"model meta: unknown text_features {self.text_features!r}")
+        self.reads_text = reads_text(model)
+        self.source: Path | None = None  # the run folder or checkpoint, when loaded from one
+        self._warned: set[str] = set()
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", stitch: str = "sequence") -> GesturePipeline:
         from gesturekit.cospeech.fit import load_model
 
         model, meta = load_model(path, device)
-        return cls(model, meta, device, stitch)
+        pipe = cls(model, meta, device, stitch)
+        pipe.source = Path(path)
+        return pipe
 
     @property
     def joint_names(self) -> list[str]:
@@ -137,7 +171,40 @@ class GesturePipeline:
         out = run(self.model, a, text, self.window, self.device)
         return self.pose_format.to_joints(self.pose_norm.inverse_transform(out))
 
+    def check_text(self, with_words: bool) -> None:
+        """Raise :class:`DataError` if words are given to a model trained on other text features;
+        warn (once per pipeline) where the result may not be what the model learned."""
+        kind = self.text_features
+        if not self.reads_text or kind == "words":
+            return
+        if with_words and kind in NOT_COMPUTABLE:
+            raise DataError(
+                f"this model was trained on {TEXT_FEATURES[kind]}, and gesturekit cannot compute those for a "
+                f"new transcript ({NOT_COMPUTABLE[kind]}); generate from the audio alone (no transcript), "
+                "or train on a corpus with word transcripts (BEAT2 takes with their TextGrids) to use words",
+                path=self.source,
+            )
+        if with_words and kind == "unknown":
+            self._warn_once(
+                kind, "the model's training text features were not recorded (a model or feature-clip folder "
+                "from before gesturekit recorded them): the transcript's hashed word vectors may not match "
+                "them (PATS-trained models learned from BERT vectors); retrain to record them",
+            )  # fmt: skip
+        if not with_words and kind not in ZEROS_SEEN:
+            self._warn_once(
+                kind, f"the model was trained on {TEXT_FEATURES[kind]}; without a transcript its text input "
+                "is zeros, which it never saw in training, so the poses follow the audio alone",
+            )  # fmt: skip
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            where = f"{self.source}: " if self.source is not None else ""
+            warnings.warn(where + message, UserWarning, stacklevel=5)  # the caller of pipe(...)
+
     def features(self, audio: Audio, words: Sequence[Segment] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Log-mel and word features at pose rate; see :meth:`check_text` for which words a model takes."""
+        self.check_text(bool(words))
         n = n_frames_for(audio, self.fps)
         if n < 1:
             raise DataError("audio is shorter than one pose frame", path=audio.path)

@@ -4,7 +4,8 @@ Every stream is taken at the pose frame times ``n / fps`` (the frame of each str
 that contains that time). Pose: ``pose/normalize`` (PATS: x of 52 joints then y) reduced to the
 model joints (nose and eyes dropped), or ``pose/rot6d`` (BEAT2 stores). Audio:
 ``audio/log_mel_400``. Text: ``text/bert`` (PATS's stored BERT vectors) when present, else the
-hashed vectors of the ``text/tokens`` ids, else zeros.
+hashed vectors of the ``text/tokens`` ids, else zeros; :func:`text_kind` names which (per
+interval; the corpus's :attr:`~gesturekit.cospeech.data.Corpus.text_features` combines them).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gesturekit.cospeech.beat2_clips import SMPLX_6D
-from gesturekit.cospeech.data import PATS_FORMAT, Corpus, FeatureClip, PoseFormat
+from gesturekit.cospeech.data import PATS_FORMAT, Corpus, FeatureClip, PoseFormat, combine_text_features
 from gesturekit.errors import DataError
 
 AUDIO_KEY = "audio/log_mel_400"
@@ -35,6 +36,13 @@ def _token_vectors(ids: np.ndarray) -> np.ndarray:
         v = rng.normal(size=HASH_DIM)
         table[int(u)] = v / np.linalg.norm(v) if u != 0 else np.zeros(HASH_DIM)
     return np.stack([table[int(i)] for i in ids]).astype(np.float32)
+
+
+def text_kind(streams: dict[str, np.ndarray]) -> str:
+    """The text features :func:`clip_from_streams` makes of ``streams``: "bert", "tokens" or "none"."""
+    if "text/bert" in streams:
+        return "bert"
+    return "tokens" if "text/tokens" in streams else "none"
 
 
 def clip_from_streams(
@@ -74,7 +82,7 @@ def load_store_corpus(path: Path, speaker: str | None, fps: float = 15.0) -> Cor
     store = PackedStore(path)
     if speaker and speaker not in store.speakers:
         raise DataError(f"unknown speaker {speaker!r}; the store has {store.speakers}", path=path)
-    clips, fmt = [], None
+    clips, fmt, kinds = [], None, set()
     for split in store.splits:
         ix = store.index(split)
         for i, nm in enumerate(ix["names"]):
@@ -82,11 +90,13 @@ def load_store_corpus(path: Path, speaker: str | None, fps: float = 15.0) -> Cor
             if speaker and spk != speaker:
                 continue
             rates = {k: float(ix["rates"][i, j]) for j, k in enumerate(store.keys)}
-            clip, fmt = clip_from_streams(str(nm), spk, split, store.interval(split, i), rates, fps)
+            streams = store.interval(split, i)
+            clip, fmt = clip_from_streams(str(nm), spk, split, streams, rates, fps)
             clips.append(clip)
+            kinds.add(text_kind(streams))
     if not clips or fmt is None:
         raise DataError(f"no intervals for speaker {speaker!r}", path=path)
-    return Corpus(clips, fmt, fps, str(path))
+    return Corpus(clips, fmt, fps, str(path), combine_text_features(kinds))
 
 
 def load_pats_corpus(root: Path, speaker: str | None, fps: float = 15.0) -> Corpus:
@@ -94,13 +104,14 @@ def load_pats_corpus(root: Path, speaker: str | None, fps: float = 15.0) -> Corp
 
     pc = PatsCorpus(root)
     keys = ["pose/normalize", AUDIO_KEY]
-    clips = []
+    clips, kinds = [], set()
     for iv in pc.intervals([speaker] if speaker else None):
         have = interval_keys(iv.path)
         text = [k for k in ("text/bert", "text/tokens") if k in have][:1]
         c = read_pats_interval(iv.path, keys + text, speaker=iv.speaker, split=iv.split)
         clip, _ = clip_from_streams(iv.interval_id, iv.speaker, iv.split, c.streams, c.rates, fps)
         clips.append(clip)
+        kinds.add(text_kind(c.streams))
     if not clips:
         raise DataError(f"no intervals for speaker {speaker!r}", path=root)
-    return Corpus(clips, PATS_FORMAT, fps, str(root))
+    return Corpus(clips, PATS_FORMAT, fps, str(root), combine_text_features(kinds))

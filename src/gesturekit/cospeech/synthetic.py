@@ -6,7 +6,9 @@ joints rigidly, the elbow by half). The audio is a log-mel band whose energy e(t
 smoothly; the energy drives a vertical beat of both hands (``beat * e(t)`` pixels). So the
 word identity decides the gesture (visible only in the text), the energy its beat (visible
 only in the audio): a model must use both to beat the mean pose and nearest neighbours.
-Poses are PATS-layout model vectors (x of the 49 model joints, then y) in pixels.
+Poses are PATS-layout model vectors (x of the 49 model joints, then y) in pixels. The text
+features are the corpus's own random word embeddings (``text_features="synthetic"``), not the
+hashed word vectors ``cospeech generate`` computes for a transcript.
 """
 
 from __future__ import annotations
@@ -102,4 +104,4 @@ def make_synthetic_corpus(
         clips.append(
             FeatureClip(f"{speaker}_{i:04d}", speaker, split, audio.astype(np.float32), emb[w_frame], vec, fps)
         )
-    return Corpus(clips, PATS_FORMAT, fps, "synthetic")
+    return Corpus(clips, PATS_FORMAT, fps, "synthetic", "synthetic")

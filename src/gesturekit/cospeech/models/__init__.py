@@ -71,7 +71,12 @@ def is_trainable(model: nn.Module) -> bool:
     return getattr(model, "trainable", True)
 
 
+def reads_text(model: nn.Module) -> bool:
+    """Whether the model's output depends on its text input (audio-only models ignore it)."""
+    return bool(getattr(model, "reads_text", True))
+
+
 __all__ = [
     "ALIASES", "MODELS", "CCNCEGenerator", "MeanPose", "NearestNeighbour", "Speech2GestureGenerator",
-    "VelocityDiscriminator", "build_model", "canonical_name", "is_trainable",
+    "VelocityDiscriminator", "build_model", "canonical_name", "is_trainable", "reads_text",
 ]  # fmt: skip

@@ -15,6 +15,7 @@ class MeanPose(nn.Module):
     """Predicts the training mean pose at every frame."""
 
     trainable = False
+    reads_text = False
 
     def __init__(self, pose_dim: int, **_: object) -> None:
         super().__init__()

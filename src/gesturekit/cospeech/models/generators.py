@@ -84,6 +84,7 @@ class CCNCEGenerator(nn.Module):
             raise ConfigError(f"contrastive must be one of {list(CONTRASTIVE)}, got {contrastive!r}")
         self.pose_dim, self.num_clusters, self.d, self.window = pose_dim, num_clusters, d, window
         self.contrastive = contrastive
+        self.reads_text = use_text  # False: the text input is ignored
         self.speech = SpeechTextEncoder(
             text_dim, d, text_mode, use_text, fusion_ff, 2, dropout, freq_pool, audio_encoder, audio_dim
         )
@@ -232,6 +233,8 @@ class Speech2GestureGenerator(nn.Module):
 
     ``(B, T, F)`` audio (text ignored) -> ``(B, T, P)``; no internal losses.
     """
+
+    reads_text = False
 
     def __init__(self, pose_dim: int, d: int = 256, dropout: float = 0.0, **_: object) -> None:
         super().__init__()

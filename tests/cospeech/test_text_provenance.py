@@ -1,0 +1,250 @@
+"""What a corpus's text features are (``Corpus.text_features``), kept in the model, and checked
+when a model is given a transcript: every loader, clip folders old and new, the fit meta and
+:class:`GesturePipeline`'s error and warnings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+
+from gesturekit.cospeech.data import TEXT_FEATURES, combine_text_features, load_corpus, write_clip_folder
+from gesturekit.cospeech.fit import FitConfig, fit, load_model
+from gesturekit.cospeech.pipeline import GesturePipeline
+from gesturekit.cospeech.speech_inputs import hashed_word_vector, words_at_frames
+from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.errors import DataError, FormatError
+from gesturekit.io.audio import read_audio
+from gesturekit.io.pats_write import make_synthetic_pats
+from gesturekit.records import Segment
+from gesturekit.store import pack_pats
+
+WORDS = [Segment("hello", 0.2, 0.7), Segment("sil", 0.7, 1.0), Segment("world", 1.0, 1.8)]
+
+
+def nn_config(**kw) -> FitConfig:
+    """The nearest-neighbour baseline: reads text, fits in a moment."""
+    return FitConfig(model="nearest-neighbour", window=32, hop=16, num_clusters=0, seed=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return make_synthetic_corpus(n_train=3, n_dev=1, n_test=1, frames=64, seed=2)
+
+
+@pytest.fixture(scope="module")
+def pats_bert(tmp_path_factory) -> Path:
+    return make_synthetic_pats(
+        tmp_path_factory.mktemp("pb") / "data", speakers=("oliver",), n_per_speaker=8, seed=4, bert=True
+    )
+
+
+@pytest.fixture(scope="module")
+def pats_tokens(tmp_path_factory) -> Path:
+    return make_synthetic_pats(
+        tmp_path_factory.mktemp("pt") / "data", speakers=("oliver",), n_per_speaker=8, seed=4
+    )
+
+
+@pytest.fixture
+def wav(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 3) / 16000
+    y = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 1.5 * t)) + 0.01 * rng.normal(size=t.size)
+    path = tmp_path / "speech.wav"
+    sf.write(path, y.astype(np.float32), 16000)
+    return path
+
+
+def _drop_key(path: Path, key: str) -> None:
+    with h5py.File(path, "a") as f:
+        del f[key]
+
+
+# ----------------------------------------------------------------------------- the kinds
+
+
+def test_combining_kinds():
+    assert combine_text_features(["bert", "bert"]) == "bert"
+    assert combine_text_features(["words", "none"]) == "words"  # a take without a TextGrid: zeros
+    assert combine_text_features(["tokens", "none"]) == "tokens"
+    assert combine_text_features(["none"]) == "none"
+    assert combine_text_features(["bert", "none"]) == "mixed"  # zeros were never BERT vectors
+    assert combine_text_features(["bert", "tokens"]) == "mixed"
+    assert combine_text_features([]) == "unknown"
+    assert set(TEXT_FEATURES) >= {"words", "bert", "tokens", "synthetic", "none", "mixed", "unknown"}
+
+
+def test_synthetic_corpus_is_synthetic(synth):
+    assert synth.text_features == "synthetic"
+    with pytest.raises(DataError, match="text_features must be one of"):
+        dataclasses.replace(synth, text_features="glove")
+
+
+# ----------------------------------------------------------------------------- loaders
+
+
+def test_pats_folder_bert_then_tokens(pats_bert, pats_tokens):
+    c = load_corpus(pats_bert, "oliver")
+    assert c.text_features == "bert" and {x.text.shape[1] for x in c.clips} == {768}
+    c = load_corpus(pats_tokens, "oliver")
+    assert c.text_features == "tokens" and {x.text.shape[1] for x in c.clips} == {64}
+
+
+def test_pats_intervals_are_checked_one_by_one(tmp_path, pats_bert):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(pats_bert, root)
+    first = sorted((root / "processed" / "oliver").glob("*.h5"))[0]
+    _drop_key(first, "text/bert")  # this interval now gives token vectors, the others BERT
+    c = load_corpus(root, "oliver")
+    assert c.text_features == "mixed"
+    with pytest.raises(DataError, match=r"different widths \(64-d in oliver_00000, 768-d in"):
+        fit(nn_config(), root, "oliver", tmp_path / "run", device="cpu")
+
+
+def test_pats_interval_without_text_beside_tokens(tmp_path, pats_tokens):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(pats_tokens, root)
+    files = sorted((root / "processed" / "oliver").glob("*.h5"))
+    _drop_key(files[0], "text/tokens")  # zeros: what the token vectors give where nothing is said
+    c = load_corpus(root, "oliver")
+    assert c.text_features == "tokens"
+    assert not c.clips[0].text.any() and c.clips[1].text.any()
+    for f in files[1:]:
+        _drop_key(f, "text/tokens")
+    assert load_corpus(root, "oliver").text_features == "none"
+
+
+def test_packed_store_bert_and_tokens(tmp_path, pats_bert):
+    pack_pats(pats_bert, tmp_path / "tok.store", workers=1)
+    assert load_corpus(tmp_path / "tok.store", "oliver").text_features == "tokens"
+    keys = ["pose/normalize", "audio/log_mel_400", "text/bert"]
+    pack_pats(pats_bert, tmp_path / "bert.store", keys=keys, workers=1)
+    c = load_corpus(tmp_path / "bert.store", "oliver")
+    assert c.text_features == "bert" and c.clips[0].text.shape[1] == 768
+
+
+def test_beat2_takes_are_words_or_none(tmp_path, beat2_dir):
+    c = load_corpus(beat2_dir, "scott")
+    assert c.text_features == "words"
+    # the very vectors generate computes from the same TextGrid
+    from gesturekit.features.text import read_transcript
+
+    words = read_transcript(beat2_dir / "2_scott_0_1_1.TextGrid")
+    train = c.split("train")[0]
+    want = words_at_frames(words, len(train.text), c.fps, train.text.shape[1])
+    np.testing.assert_array_equal(train.text, want)
+    assert train.text.any()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for ext in (".npz", ".wav"):  # no TextGrid: zeros
+        (bare / f"2_scott_0_1_1{ext}").symlink_to(beat2_dir / f"2_scott_0_1_1{ext}")
+    assert load_corpus(bare, "scott").text_features == "none"
+
+
+def test_clip_folder_round_trip_and_legacy(tmp_path, synth):
+    out = write_clip_folder(tmp_path / "clips", synth)
+    meta = json.loads((out / "corpus.json").read_text())
+    assert meta["text_features"] == "synthetic"
+    assert load_corpus(out).text_features == "synthetic"
+    words = dataclasses.replace(synth, text_features="words")
+    assert load_corpus(write_clip_folder(tmp_path / "w", words)).text_features == "words"
+    del meta["text_features"]  # written before gesturekit recorded it
+    (out / "corpus.json").write_text(json.dumps(meta))
+    assert load_corpus(out).text_features == "unknown"
+    meta["text_features"] = "glove"
+    (out / "corpus.json").write_text(json.dumps(meta))
+    with pytest.raises(FormatError, match=r"corpus.json: text_features must be one of .*'glove'"):
+        load_corpus(out)
+
+
+# ----------------------------------------------------------------------------- model and pipeline
+
+
+def test_fit_records_the_kind_and_old_bundles_read_unknown(tmp_path, pats_bert):
+    fit(nn_config(), pats_bert, "oliver", tmp_path / "run", device="cpu")
+    _, meta = load_model(tmp_path / "run")
+    assert meta["text_features"] == "bert"
+    record = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert record["meta"]["text_features"] == "bert"
+    del record["meta"]["text_features"]
+    (tmp_path / "run" / "model.json").write_text(json.dumps(record))
+    _, meta = load_model(tmp_path / "run")
+    assert meta["text_features"] == "unknown"
+
+
+def test_bert_model_refuses_a_transcript(tmp_path, pats_bert, wav, cli):
+    run = tmp_path / "run"
+    fit(nn_config(), pats_bert, "oliver", run, device="cpu")
+    pipe = GesturePipeline.load(run)
+    with pytest.raises(DataError) as err:
+        pipe(wav, WORDS)
+    msg = str(err.value)
+    assert msg.startswith(f"{run}: this model was trained on stored contextual vectors (`text/bert`")
+    assert "no BERT weights are bundled or downloaded" in msg
+    assert "generate from the audio alone (no transcript)" in msg and "BEAT2" in msg
+    # from the audio alone it generates, and says its text input is one it never saw
+    with pytest.warns(UserWarning, match="zeros, which it never saw in training"):
+        poses = pipe(wav)
+    assert poses.shape == (45, 52, 2) and np.all(np.isfinite(poses))
+    tg = tmp_path / "words.json"
+    tg.write_text(json.dumps([{"word": w.label, "start": w.start, "end": w.end} for w in WORDS]))
+    r = cli("cospeech", "generate", run, "--audio", wav, "--transcript", tg, "--out", tmp_path / "gen")
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1 and "no BERT weights" in r.err, r
+    assert r.err.startswith("gesturekit: error: ") and not (tmp_path / "gen").exists()
+
+
+def test_words_model_uses_the_transcript(tmp_path, synth, wav):
+    corpus = dataclasses.replace(synth, text_features="words")
+    fit(nn_config(), "", None, tmp_path / "run", device="cpu", corpus=corpus)
+    pipe = GesturePipeline.load(tmp_path / "run")
+    assert pipe.text_features == "words"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_words, without = pipe(wav, WORDS), pipe(wav)
+    a, t = pipe.features(read_audio(wav), WORDS)
+    assert t.shape == (45, 16)
+    np.testing.assert_array_equal(t[5], hashed_word_vector("hello", 16))  # frame 5 centres at 0.37 s
+    assert not t[12].any()  # "sil"
+    np.testing.assert_array_equal(with_words, pipe.from_features(a, t))
+    np.testing.assert_array_equal(without, pipe.from_features(a, np.zeros_like(t)))
+
+
+def test_unknown_kind_warns_once(tmp_path, synth, wav):
+    fit(
+        nn_config(),
+        "",
+        None,
+        tmp_path / "run",
+        device="cpu",
+        corpus=dataclasses.replace(synth, text_features="unknown"),
+    )
+    pipe = GesturePipeline.load(tmp_path / "run")
+    with pytest.warns(UserWarning, match="were not recorded") as rec:
+        first = pipe(wav, WORDS)
+        second = pipe(wav, WORDS)
+    assert len([w for w in rec if "not recorded" in str(w.message)]) == 1
+    np.testing.assert_array_equal(first, second)
+    with warnings.catch_warnings():  # no words: zeros, as before
+        warnings.simplefilter("error")
+        pipe(wav)
+
+
+def test_models_that_ignore_text_take_any_transcript(tmp_path, synth, wav):
+    cfg = FitConfig(model="mean-pose", window=32, hop=16, num_clusters=0)
+    fit(cfg, "", None, tmp_path / "run", device="cpu", corpus=synth)
+    pipe = GesturePipeline.load(tmp_path / "run")
+    assert pipe.text_features == "synthetic" and not pipe.reads_text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(pipe(wav, WORDS), pipe(wav))
