@@ -25,7 +25,7 @@ def _corpus(word_frames: tuple[int, int], n_test: int, n_train: int = 16, noise:
     syn = make_synthetic_corpus(n_train=n_train, n_dev=0, n_test=n_test, frames=128, seed=0,
                                 word_frames=word_frames, noise=noise)  # fmt: skip
     dev = [FeatureClip(c.clip_id, c.speaker, "dev", c.audio, c.text, c.pose, c.fps) for c in syn.split("test")]
-    return Corpus(syn.split("train") + dev, syn.pose_format, syn.fps)
+    return Corpus(syn.split("train") + dev, syn.pose_format, syn.fps, syn.source, syn.text_features)
 
 
 def _config(seed: int, lam: float, args: Any):  # noqa: ANN202

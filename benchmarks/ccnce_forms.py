@@ -68,7 +68,7 @@ def _train(args: Any) -> dict[str, Any]:
 
     syn = make_synthetic_corpus(n_train=16, n_dev=0, n_test=4, frames=128, seed=0)
     held = [FeatureClip(c.clip_id, c.speaker, "dev", c.audio, c.text, c.pose, c.fps) for c in syn.split("test")]
-    corpus = Corpus(syn.split("train") + held, syn.pose_format, syn.fps)
+    corpus = Corpus(syn.split("train") + held, syn.pose_format, syn.fps, syn.source, syn.text_features)
     res = {}
     for form in ("reference", "corrected"):
         mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0, cc_form=form)
