@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gesturekit.errors import DataError, FormatError
+from gesturekit.errors import ConfigError, DataError, FormatError
 from gesturekit.fsutil import atomic_path, atomic_write_json
 from gesturekit.skeleton import PATS_JOINTS, PATS_MODEL_JOINTS, PATS_PARENTS
 
@@ -31,6 +31,7 @@ TEXT_FEATURES = {
     "words": "hashed word vectors (a fixed vector per word of the transcript, as `cospeech generate` computes)",
     "bert": "stored contextual vectors (`text/bert`: PATS's BERT vectors)",
     "tokens": "hashed WordPiece token ids (`text/tokens`)",
+    "token-ids": "WordPiece token ids (`text/tokens`) for a trainable embedding (`text_mode: tokens`)",
     "synthetic": "the synthetic corpus's own word embeddings",
     "none": "no text (zeros)",
     "mixed": "different kinds of text features in different clips",
@@ -217,27 +218,54 @@ def read_clip_folder(root: Path, speaker: str | None = None) -> Corpus:
     return Corpus(clips, fmt, float(meta["fps"]), str(root), text_features)
 
 
+TEXT_INPUTS = ("features", "token-ids")
+
+
 def load_corpus(
-    path: str | Path, speaker: str | None = None, *, holdout: float = 0.2, fps: float = 15.0
+    path: str | Path,
+    speaker: str | None = None,
+    *,
+    holdout: float = 0.2,
+    fps: float = 15.0,
+    text: str = "features",
 ) -> Corpus:
     """Read the clips under ``path``: a feature-clip folder, a packed store, a PATS data folder, or
-    a BEAT2 folder (``*.npz`` + ``*.wav``; split in time by ``holdout``)."""
+    a BEAT2 folder (``*.npz`` + ``*.wav``; split in time by ``holdout``).
+
+    ``text="token-ids"``: the clips' text is PATS's ``text/tokens`` ids ``(frames, 1)`` (for a
+    trainable token embedding) rather than feature vectors; only PATS folders, packed stores and
+    clip folders written from them have those.
+    """
+    if text not in TEXT_INPUTS:
+        raise ConfigError(f"text must be one of {list(TEXT_INPUTS)}, got {text!r}")
+    ids = text == "token-ids"
     root = Path(path)
     if not root.exists():
         raise DataError("data path not found", path=root)
     if (root / "corpus.json").exists():
-        return read_clip_folder(root, speaker)
+        corpus = read_clip_folder(root, speaker)
+        if ids and corpus.text_features != "token-ids":
+            raise DataError(
+                f"text_mode 'tokens' needs WordPiece token ids; these clips hold "
+                f"{TEXT_FEATURES[corpus.text_features]}", path=root,
+            )  # fmt: skip
+        return corpus
     if (root / "store.json").exists():
         from gesturekit.cospeech.store_clips import load_store_corpus
 
-        return load_store_corpus(root, speaker, fps)
+        return load_store_corpus(root, speaker, fps, token_ids=ids)
     from gesturekit.io.pats import is_pats_root
 
     if is_pats_root(root):
         from gesturekit.cospeech.store_clips import load_pats_corpus
 
-        return load_pats_corpus(root, speaker, fps)
+        return load_pats_corpus(root, speaker, fps, token_ids=ids)
     if root.is_dir() and any(root.glob("*.npz")) and any(root.glob("*.wav")):
+        if ids:
+            raise DataError(
+                "text_mode 'tokens' needs WordPiece token ids (PATS `text/tokens`); a BEAT2 folder has "
+                "words only: use text_mode 'features' (hashed word vectors)", path=root,
+            )  # fmt: skip
         from gesturekit.cospeech.beat2_clips import load_beat2_corpus
 
         return load_beat2_corpus(root, speaker, holdout=holdout, fps=fps)

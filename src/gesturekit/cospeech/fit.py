@@ -33,9 +33,18 @@ from gesturekit.config import config_to_dict, save_config
 from gesturekit.cospeech import pose_metrics
 from gesturekit.cospeech.cluster_metrics import classification_scores
 from gesturekit.cospeech.clusters import PoseClusters
-from gesturekit.cospeech.data import Corpus, PoseFormat, Windows, check_text_widths, load_corpus, make_windows
+from gesturekit.cospeech.data import (
+    TEXT_FEATURES,
+    Corpus,
+    PoseFormat,
+    Windows,
+    check_text_widths,
+    load_corpus,
+    make_windows,
+)
 from gesturekit.cospeech.losses import LambdaSchedule, adversarial, loss_by_name
 from gesturekit.cospeech.models import VelocityDiscriminator, build_model, canonical_name, is_trainable
+from gesturekit.cospeech.models.layers import TEXT_MODES, WORDPIECE_VOCAB
 from gesturekit.cospeech.state import flatten_state, unflatten_state
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.normalize import Normalizer
@@ -154,6 +163,7 @@ def prepare(corpus: Corpus, cfg: FitConfig) -> Prepared:
     if not dev_clips:
         raise DataError("no dev clips (needed for the best checkpoint and early stopping)", path=corpus.source)
     check_text_widths(train_clips + dev_clips, corpus.source)
+    _check_token_ids(corpus, cfg.model_options.text_mode)
     pose_norm = Normalizer("zscore").fit([c.pose for c in train_clips])
     audio_norm = Normalizer("zscore").fit([c.audio for c in train_clips])
     train = make_windows(train_clips, cfg.window, cfg.hop)
@@ -168,6 +178,32 @@ def prepare(corpus: Corpus, cfg: FitConfig) -> Prepared:
         _normalise(train, pose_norm, audio_norm), _normalise(dev, pose_norm, audio_norm), pose_norm, audio_norm,
         clusters, corpus.pose_format, corpus.fps, mean_pose, corpus.text_features,
     )  # fmt: skip
+
+
+def _check_token_ids(corpus: Corpus, text_mode: str) -> None:
+    """A token-embedding model (``text_mode: tokens``) needs clips of WordPiece ids in range."""
+    if text_mode not in TEXT_MODES:
+        raise ConfigError(f"model_options.text_mode must be one of {list(TEXT_MODES)}, got {text_mode!r}")
+    ids = corpus.text_features == "token-ids"
+    if text_mode == "tokens" and not ids:
+        raise DataError(
+            f"model_options.text_mode 'tokens' needs clips of WordPiece token ids (load the corpus with "
+            f"text='token-ids'); these hold {TEXT_FEATURES[corpus.text_features]}", path=corpus.source or None,
+        )  # fmt: skip
+    if text_mode == "features" and ids:
+        raise DataError(
+            "these clips hold token ids, which only model_options.text_mode 'tokens' takes",
+            path=corpus.source or None,
+        )
+    if ids:
+        for c in corpus.clips:
+            t = c.text[:, 0]
+            if len(t) and (t.min() < 0 or t.max() >= WORDPIECE_VOCAB or np.any(t != np.round(t))):
+                raise DataError(
+                    f"clip {c.clip_id}: text/tokens holds values that are not WordPiece ids "
+                    f"(0..{WORDPIECE_VOCAB - 1})",
+                    path=corpus.source or None,
+                )
 
 
 def model_kwargs(cfg: FitConfig, prep: Prepared, iters_per_epoch: int) -> dict[str, Any]:
@@ -572,7 +608,9 @@ def fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, *, dev
     else:
         dev = resolve_device(device)
     seed_everything(cfg.seed)
-    corpus = corpus if corpus is not None else load_corpus(data, speaker, holdout=cfg.holdout, fps=cfg.fps)
+    text = "token-ids" if cfg.model_options.text_mode == "tokens" else "features"
+    if corpus is None:
+        corpus = load_corpus(data, speaker, holdout=cfg.holdout, fps=cfg.fps, text=text)
     prep = prepare(corpus, cfg)
     if rank == 0:
         save_config(cfg, out / "config.yaml")

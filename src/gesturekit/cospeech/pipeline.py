@@ -104,13 +104,15 @@ NOT_COMPUTABLE = {
     "bert": "no BERT weights are bundled or downloaded",
     "tokens": "the token ids come from the tokenizer the corpus was packed with, not from gesturekit's "
     "hashed words",
+    "token-ids": "the ids come from BERT's WordPiece tokenizer and PATS's alignment of word pieces, "
+    "neither of which gesturekit applies to a new transcript",
     "synthetic": "they are the synthetic corpus's random embeddings of its own vocabulary",
     "none": "the model never saw text features",
     "mixed": "they differ between the training clips",
 }
 #: Kinds whose training inputs include zeros (no word spoken): audio-only generation stays in range
 #: (a "mixed" corpus that trains at all mixes kinds of one width: words, tokens and zeros).
-ZEROS_SEEN = ("words", "tokens", "none", "mixed", "unknown")
+ZEROS_SEEN = ("words", "tokens", "token-ids", "none", "mixed", "unknown")
 
 
 class GesturePipeline:
@@ -170,6 +172,18 @@ class GesturePipeline:
         run = run_sequence if self.stitch == "sequence" else run_windows
         out = run(self.model, a, text, self.window, self.device)
         return self.pose_format.to_joints(self.pose_norm.inverse_transform(out))
+
+    def check_corpus_text(self, kind: str, where: str | Path | None = None) -> None:
+        """Raise :class:`DataError` when clips of text features ``kind`` (a corpus's
+        ``text_features``) are not what this model was trained on; unrecorded or mixed kinds,
+        and models that ignore text, pass."""
+        known = set(TEXT_FEATURES) - {"unknown", "mixed", "none"}
+        if self.reads_text and kind in known and self.text_features in known and kind != self.text_features:
+            raise DataError(
+                f"these clips hold {TEXT_FEATURES[kind]}, but the model was trained on "
+                f"{TEXT_FEATURES[self.text_features]}",
+                path=where,
+            )
 
     def check_text(self, with_words: bool) -> None:
         """Raise :class:`DataError` if words are given to a model trained on other text features;

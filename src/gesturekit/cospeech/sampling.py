@@ -33,7 +33,9 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
         raise ConfigError(f"layout must be 'samples' or 'reference', got {layout!r}")
     if layout == "reference" and pipe.pose_format.kind != "pats":
         raise ConfigError("--layout reference needs a PATS-format model (52 2-D keypoints)")
-    corpus = load_corpus(data, speaker)
+    text_mode = pipe.meta["kwargs"].get("text_mode", "features")
+    corpus = load_corpus(data, speaker, text="token-ids" if text_mode == "tokens" else "features")
+    pipe.check_corpus_text(corpus.text_features, data)
     clips = corpus.split(split)
     if not clips:
         raise DataError(f"no clips in split {split!r}", path=data)

@@ -38,8 +38,11 @@ def _token_vectors(ids: np.ndarray) -> np.ndarray:
     return np.stack([table[int(i)] for i in ids]).astype(np.float32)
 
 
-def text_kind(streams: dict[str, np.ndarray]) -> str:
-    """The text features :func:`clip_from_streams` makes of ``streams``: "bert", "tokens" or "none"."""
+def text_kind(streams: dict[str, np.ndarray], token_ids: bool = False) -> str:
+    """The text features :func:`clip_from_streams` makes of ``streams``: "bert", "tokens", "none"
+    or, with ``token_ids``, "token-ids"."""
+    if token_ids:
+        return "token-ids"
     if "text/bert" in streams:
         return "bert"
     return "tokens" if "text/tokens" in streams else "none"
@@ -52,7 +55,13 @@ def clip_from_streams(
     streams: dict[str, np.ndarray],
     rates: dict[str, float],
     fps: float = 15.0,
+    token_ids: bool = False,
 ) -> tuple[FeatureClip, PoseFormat]:
+    """One interval's streams -> a :class:`FeatureClip` at ``fps`` and its pose format.
+
+    ``token_ids``: the text is the interval's ``text/tokens`` ids themselves, ``(frames, 1)``
+    (exact in float32), for a model with a trainable token embedding (``text_mode: tokens``).
+    """
     if "pose/normalize" in streams:
         key, fmt = "pose/normalize", PATS_FORMAT
     elif "pose/rot6d" in streams:
@@ -67,7 +76,11 @@ def clip_from_streams(
         joints = pose.reshape(n, 2, 52)
         pose = joints[:, :, fmt.model_joints].reshape(n, -1)
     audio = _at(streams[AUDIO_KEY], rates[AUDIO_KEY], n, fps).astype(np.float32)
-    if "text/bert" in streams:
+    if token_ids:
+        if "text/tokens" not in streams:
+            raise DataError(f"interval {name}: no text/tokens stream, which text_mode 'tokens' needs")
+        text = _at(streams["text/tokens"], rates["text/tokens"], n, fps).reshape(n, 1).astype(np.float32)
+    elif "text/bert" in streams:
         text = _at(streams["text/bert"], rates["text/bert"], n, fps).astype(np.float32)
     elif "text/tokens" in streams:
         text = _token_vectors(_at(streams["text/tokens"], rates["text/tokens"], n, fps).reshape(n))
@@ -76,7 +89,7 @@ def clip_from_streams(
     return FeatureClip(name, speaker, split, audio, text, pose, fps), fmt
 
 
-def load_store_corpus(path: Path, speaker: str | None, fps: float = 15.0) -> Corpus:
+def load_store_corpus(path: Path, speaker: str | None, fps: float = 15.0, token_ids: bool = False) -> Corpus:
     from gesturekit.store import PackedStore
 
     store = PackedStore(path)
@@ -91,15 +104,15 @@ def load_store_corpus(path: Path, speaker: str | None, fps: float = 15.0) -> Cor
                 continue
             rates = {k: float(ix["rates"][i, j]) for j, k in enumerate(store.keys)}
             streams = store.interval(split, i)
-            clip, fmt = clip_from_streams(str(nm), spk, split, streams, rates, fps)
+            clip, fmt = clip_from_streams(str(nm), spk, split, streams, rates, fps, token_ids)
             clips.append(clip)
-            kinds.add(text_kind(streams))
+            kinds.add(text_kind(streams, token_ids))
     if not clips or fmt is None:
         raise DataError(f"no intervals for speaker {speaker!r}", path=path)
     return Corpus(clips, fmt, fps, str(path), combine_text_features(kinds))
 
 
-def load_pats_corpus(root: Path, speaker: str | None, fps: float = 15.0) -> Corpus:
+def load_pats_corpus(root: Path, speaker: str | None, fps: float = 15.0, token_ids: bool = False) -> Corpus:
     from gesturekit.io.pats import PatsCorpus, interval_keys, read_pats_interval
 
     pc = PatsCorpus(root)
@@ -107,11 +120,12 @@ def load_pats_corpus(root: Path, speaker: str | None, fps: float = 15.0) -> Corp
     clips, kinds = [], set()
     for iv in pc.intervals([speaker] if speaker else None):
         have = interval_keys(iv.path)
-        text = [k for k in ("text/bert", "text/tokens") if k in have][:1]
+        wanted = ("text/tokens",) if token_ids else ("text/bert", "text/tokens")
+        text = [k for k in wanted if k in have][:1]
         c = read_pats_interval(iv.path, keys + text, speaker=iv.speaker, split=iv.split)
-        clip, _ = clip_from_streams(iv.interval_id, iv.speaker, iv.split, c.streams, c.rates, fps)
+        clip, _ = clip_from_streams(iv.interval_id, iv.speaker, iv.split, c.streams, c.rates, fps, token_ids)
         clips.append(clip)
-        kinds.add(text_kind(c.streams))
+        kinds.add(text_kind(c.streams, token_ids))
     if not clips:
         raise DataError(f"no intervals for speaker {speaker!r}", path=root)
     return Corpus(clips, PATS_FORMAT, fps, str(root), combine_text_features(kinds))

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gesturekit.errors import ConfigError
+
 
 class ConvNormRelu(nn.Module):
     """Conv (1-D or 2-D) -> Dropout -> BatchNorm -> LeakyReLU(0.2).
@@ -112,6 +114,12 @@ def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return pe
 
 
+#: Text inputs a generator takes: feature vectors, or token ids for a trainable embedding.
+TEXT_MODES = ("features", "tokens")
+#: Size of BERT's uncased WordPiece vocabulary (PATS ``text/tokens`` ids lie below it).
+WORDPIECE_VOCAB = 30522
+
+
 def token_positions(text: torch.Tensor) -> torch.Tensor:
     """Index of the word piece spoken at each frame: ``(B, T, D)`` or ``(B, T)`` -> ``(B, T)``.
 
@@ -127,18 +135,25 @@ class TextEncoder(nn.Module):
     """Word features aligned to frames -> ``(B, C, T)``.
 
     ``mode="features"``: precomputed (frozen) contextual vectors ``(B, T, D)`` (PATS
-    ``text/bert``, 768-d) -> Linear(D, C). ``mode="tokens"``: token ids ``(B, T)`` -> a
-    trainable embedding. Either way the sinusoidal encoding of the token's position in the
-    window is added, as the reference indexes its encoding by token.
+    ``text/bert``, 768-d) -> Linear(D, C). ``mode="tokens"``: token ids ``(B, T)`` or ``(B, T, 1)``
+    (PATS ``text/tokens``, BERT's uncased WordPiece vocabulary) -> a trainable embedding. Either
+    way the sinusoidal encoding of the token's position in the window is added, as the reference
+    indexes its encoding by token.
     """
 
-    def __init__(self, in_dim: int = 768, out: int = 256, mode: str = "features", vocab: int = 30522) -> None:
+    def __init__(
+        self, in_dim: int = 768, out: int = 256, mode: str = "features", vocab: int = WORDPIECE_VOCAB
+    ) -> None:
         super().__init__()
+        if mode not in TEXT_MODES:
+            raise ConfigError(f"text_mode must be one of {list(TEXT_MODES)}, got {mode!r}")
         self.mode = mode
         self.out = out
         self.proj = nn.Linear(in_dim, out) if mode == "features" else nn.Embedding(vocab, out)
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
+        if self.mode != "features" and text.dim() == 3:
+            text = text[..., 0]  # (B, T, 1) ids, as feature clips hold them
         pos = token_positions(text)
         x = self.proj(text if self.mode == "features" else text.long())
         return (x + sinusoidal(pos, self.out)).transpose(1, 2)

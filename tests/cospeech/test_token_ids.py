@@ -1,0 +1,117 @@
+"""``model_options.text_mode: tokens``: PATS's WordPiece token ids as the clips' text, a trainable
+token embedding in the generator, and the checks around them (loaders, fit, sample, generate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gesturekit.cospeech.data import Corpus, load_corpus
+from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
+from gesturekit.cospeech.models.layers import TextEncoder
+from gesturekit.cospeech.pipeline import GesturePipeline
+from gesturekit.cospeech.sampling import sample_split
+from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.errors import ConfigError, DataError
+from gesturekit.io.pats import PatsCorpus, read_pats_interval
+from gesturekit.io.pats_write import make_synthetic_pats
+from gesturekit.records import Audio, Segment
+
+torch.set_num_threads(1)
+
+
+def tiny_tokens(**kw) -> FitConfig:
+    mo = ModelOptions(d=16, decoder_width=8, cc_stat_epoch=0, curriculum_epochs=1.0, text_mode="tokens")
+    base = dict(model="ccnce", epochs=1, num_iters=2, batch_size=4, window=32, hop=16, num_clusters=3,
+                min_epochs=0, seed=3, model_options=mo)  # fmt: skip
+    base.update(kw)
+    return FitConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def pats(tmp_path_factory) -> Path:
+    return make_synthetic_pats(
+        tmp_path_factory.mktemp("pats") / "data", speakers=("oliver",), n_per_speaker=8, seed=4, bert=True
+    )
+
+
+@pytest.fixture(scope="module")
+def tokens_run(tmp_path_factory, pats) -> Path:
+    run = tmp_path_factory.mktemp("tok") / "run"
+    fit(tiny_tokens(), pats, "oliver", run, device="cpu")
+    return run
+
+
+def test_pats_token_ids_are_the_stored_ids_at_pose_frames(pats):
+    corpus = load_corpus(pats, "oliver", text="token-ids")
+    assert corpus.text_features == "token-ids"
+    iv = PatsCorpus(pats).intervals(["oliver"])[0]
+    stored = read_pats_interval(iv.path, ["text/tokens"]).streams["text/tokens"]  # 15 fps, like the pose
+    clip = next(c for c in corpus.clips if c.clip_id == iv.interval_id)
+    assert clip.text.shape == (len(clip.pose), 1) and clip.text.dtype == np.float32
+    np.testing.assert_array_equal(clip.text[:, 0], stored[: len(clip.pose)])
+    assert clip.text.max() >= 1000  # word pieces, not the hashed vectors of the default text
+    assert load_corpus(pats, "oliver").text_features == "bert"
+
+
+def test_token_ids_need_a_source_that_has_them(tmp_path, beat2_dir):
+    with pytest.raises(DataError, match="BEAT2 folder has words only"):
+        load_corpus(beat2_dir, None, text="token-ids")
+    with pytest.raises(ConfigError, match="text must be one of"):
+        load_corpus(beat2_dir, None, text="ids")
+
+
+def test_text_encoder_takes_ids_with_or_without_a_trailing_axis():
+    torch.manual_seed(0)
+    enc = TextEncoder(1, 8, "tokens")
+    ids = torch.tensor([[0, 0, 1012, 1012, 7, 7, 7, 0]])
+    assert torch.equal(enc(ids), enc(ids[..., None].float()))
+    assert enc(ids).shape == (1, 8, 8)
+    with pytest.raises(ConfigError, match="text_mode must be one of"):
+        TextEncoder(1, 8, "wordpieces")
+
+
+def test_fit_sample_and_generate_with_a_token_embedding(tmp_path, pats, tokens_run):
+    pipe = GesturePipeline.load(tokens_run)
+    assert pipe.text_features == "token-ids" and pipe.meta["kwargs"]["text_mode"] == "tokens"
+    emb = pipe.model.speech.text.proj
+    assert isinstance(emb, torch.nn.Embedding) and emb.num_embeddings == 30522
+    res = sample_split(pipe, pats, "test", tmp_path / "s.h5", speaker="oliver")
+    assert res["intervals"] >= 1 and res["frames"] > 0
+    audio = Audio(np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32), 16000)
+    with pytest.raises(DataError, match="WordPiece token ids"):
+        pipe(audio, [Segment("hello", 0.2, 0.7)])
+    poses = pipe(audio)  # the audio alone: id 0 everywhere, as between words in PATS
+    assert poses.shape[0] == 45 and np.isfinite(poses).all()
+
+
+def test_a_model_is_sampled_only_on_clips_of_its_text_kind(tmp_path, pats, tokens_run):
+    bert_run = tmp_path / "bert"
+    fit(tiny_tokens(model_options=ModelOptions(d=16, decoder_width=8, curriculum_epochs=1.0)), pats, "oliver",
+        bert_run, device="cpu")  # fmt: skip
+    pipe = GesturePipeline.load(bert_run)
+    assert pipe.text_features == "bert"
+    tokens_store = tmp_path / "tokens_clips"
+    from gesturekit.cospeech.data import write_clip_folder
+
+    write_clip_folder(tokens_store, load_corpus(pats, "oliver", text="token-ids"))
+    with pytest.raises(DataError, match="the model was trained on stored contextual vectors"):
+        sample_split(pipe, tokens_store, "test", tmp_path / "s.h5", speaker="oliver")
+
+
+def test_fit_refuses_text_that_does_not_fit_the_mode(tmp_path):
+    syn = make_synthetic_corpus(n_train=3, n_dev=1, n_test=1, frames=64, seed=2)
+    with pytest.raises(DataError, match="needs clips of WordPiece token ids"):
+        fit(tiny_tokens(), "", None, tmp_path / "a", device="cpu", corpus=syn)
+    bad = [c for c in syn.clips]
+    ids = [type(c)(c.clip_id, c.speaker, c.split, c.audio, np.full((len(c.pose), 1), 40000.0, np.float32),
+                   c.pose, c.fps) for c in bad]  # fmt: skip
+    corpus = Corpus(ids, syn.pose_format, syn.fps, "hand-made", "token-ids")
+    with pytest.raises(DataError, match="not WordPiece ids"):
+        fit(tiny_tokens(), "", None, tmp_path / "b", device="cpu", corpus=corpus)
+    with pytest.raises(DataError, match="only model_options.text_mode 'tokens' takes"):
+        fit(FitConfig(model="ccnce", epochs=1, num_iters=1, window=32, hop=16), "", None, tmp_path / "c",
+            device="cpu", corpus=corpus)  # fmt: skip
