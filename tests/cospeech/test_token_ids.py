@@ -82,10 +82,27 @@ def test_fit_sample_and_generate_with_a_token_embedding(tmp_path, pats, tokens_r
     res = sample_split(pipe, pats, "test", tmp_path / "s.h5", speaker="oliver")
     assert res["intervals"] >= 1 and res["frames"] > 0
     audio = Audio(np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32), 16000)
-    with pytest.raises(DataError, match="WordPiece token ids"):
-        pipe(audio, [Segment("hello", 0.2, 0.7)])
     poses = pipe(audio)  # the audio alone: id 0 everywhere, as between words in PATS
     assert poses.shape[0] == 45 and np.isfinite(poses).all()
+
+
+def test_a_transcript_becomes_word_piece_ids(tokens_run, tmp_path, monkeypatch):
+    from conftest import minilm_dir
+    from gesturekit.features.text import load_tokenizer, word_pieces
+    from gesturekit.records import SegmentTier
+
+    monkeypatch.delenv("GESTUREKIT_TEXT_MODEL", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))
+    audio = Audio(np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32), 16000)
+    words = [Segment("hello", 0.2, 0.7), Segment("gesticulating", 1.0, 2.5)]
+    with pytest.raises(DataError, match="needs a local text model folder"):
+        GesturePipeline.load(tokens_run)(audio, words)
+    pipe = GesturePipeline.load(tokens_run, text_model=minilm_dir())  # its tokenizer: BERT's uncased pieces
+    _, text = pipe.features(audio, words)
+    want = word_pieces(SegmentTier("words", words), load_tokenizer(minilm_dir()), 45, 15.0).frame_tokens()
+    np.testing.assert_array_equal(text[:, 0], want)
+    assert len(np.unique(want)) > 2  # "gesticulating" splits into several pieces over its frames
+    assert np.isfinite(pipe(audio, words)).all()
 
 
 def test_a_model_is_sampled_only_on_clips_of_its_text_kind(tmp_path, pats, tokens_run):

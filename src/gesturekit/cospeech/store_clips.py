@@ -28,7 +28,8 @@ def _at(arr: np.ndarray, rate: float, n: int, fps: float) -> np.ndarray:
     return np.asarray(arr)[np.clip(idx, 0, len(arr) - 1)]
 
 
-def _token_vectors(ids: np.ndarray) -> np.ndarray:
+def token_vectors(ids: np.ndarray) -> np.ndarray:
+    """``(frames,)`` WordPiece ids -> ``(frames, HASH_DIM)`` fixed unit vectors, one per id (0: zeros)."""
     uniq = np.unique(ids)
     table = {}
     for u in uniq:
@@ -83,7 +84,7 @@ def clip_from_streams(
     elif "text/bert" in streams:
         text = _at(streams["text/bert"], rates["text/bert"], n, fps).astype(np.float32)
     elif "text/tokens" in streams:
-        text = _token_vectors(_at(streams["text/tokens"], rates["text/tokens"], n, fps).reshape(n))
+        text = token_vectors(_at(streams["text/tokens"], rates["text/tokens"], n, fps).reshape(n))
     else:
         text = np.zeros((n, HASH_DIM), np.float32)
     return FeatureClip(name, speaker, split, audio, text, pose, fps), fmt

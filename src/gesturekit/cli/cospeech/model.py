@@ -36,6 +36,11 @@ def register(sub: Any) -> None:
     g.add_argument("run", metavar="RUN_DIR")
     g.add_argument("--audio", required=True, metavar="WAV")
     g.add_argument("--transcript", default=None, metavar="TEXTGRID_OR_JSON")
+    g.add_argument(
+        "--text-model", default=None, metavar="DIR",
+        help="local Hugging Face model folder (bert-base-uncased) to make PATS text features of the "
+        "transcript, for models trained on PATS; default: $GESTUREKIT_TEXT_MODEL or the Hugging Face cache",
+    )  # fmt: skip
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--device", default="cpu")
     g.add_argument("--render", action="store_true", help="also draw DIR/poses as an MP4 with the sound")
@@ -74,7 +79,7 @@ def _generate(args: argparse.Namespace) -> int:
     from gesturekit.cospeech.pipeline import GesturePipeline
     from gesturekit.cospeech.sampling import generate_file
 
-    pipe = GesturePipeline.load(args.run, args.device)
+    pipe = GesturePipeline.load(args.run, args.device, text_model=args.text_model)
     result = generate_file(pipe, args.audio, args.transcript, Path(args.out))
     if args.render:
         from gesturekit.cospeech.sampling import render_generated
