@@ -221,6 +221,12 @@ def read_clip_folder(root: Path, speaker: str | None = None) -> Corpus:
 TEXT_INPUTS = ("features", "token-ids")
 
 
+def text_input_for(text_mode: str) -> str:
+    """The ``text`` of :func:`load_corpus` a generator with ``text_mode`` reads: "token-ids" for a
+    trainable token embedding (``"tokens"``), else "features"."""
+    return "token-ids" if text_mode == "tokens" else "features"
+
+
 def load_corpus(
     path: str | Path,
     speaker: str | None = None,
@@ -315,7 +321,8 @@ def check_text_widths(clips: list[FeatureClip], source: str | Path | None = None
 
 
 def make_windows(clips: list[FeatureClip], length: int, hop: int) -> Windows:
-    check_text_widths(clips)
+    """Windows of ``length`` frames every ``hop`` (0: non-overlapping); the clips' text features
+    must share one width (see :func:`check_text_widths`)."""
     a, t, p, cid, st = [], [], [], [], []
     for c in clips:
         s = window_starts(len(c.pose), length, hop)

@@ -41,6 +41,7 @@ from gesturekit.cospeech.data import (
     check_text_widths,
     load_corpus,
     make_windows,
+    text_input_for,
 )
 from gesturekit.cospeech.losses import LambdaSchedule, adversarial, loss_by_name
 from gesturekit.cospeech.models import VelocityDiscriminator, build_model, canonical_name, is_trainable
@@ -608,8 +609,8 @@ def fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, *, dev
     else:
         dev = resolve_device(device)
     seed_everything(cfg.seed)
-    text = "token-ids" if cfg.model_options.text_mode == "tokens" else "features"
     if corpus is None:
+        text = text_input_for(cfg.model_options.text_mode)
         corpus = load_corpus(data, speaker, holdout=cfg.holdout, fps=cfg.fps, text=text)
     prep = prepare(corpus, cfg)
     if rank == 0:

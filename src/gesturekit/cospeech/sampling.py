@@ -17,7 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from gesturekit.cospeech.data import load_corpus
+from gesturekit.cospeech.data import load_corpus, text_input_for
 from gesturekit.cospeech.pipeline import GesturePipeline
 from gesturekit.cospeech.positions import to_positions
 from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
@@ -33,8 +33,7 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
         raise ConfigError(f"layout must be 'samples' or 'reference', got {layout!r}")
     if layout == "reference" and pipe.pose_format.kind != "pats":
         raise ConfigError("--layout reference needs a PATS-format model (52 2-D keypoints)")
-    text_mode = pipe.meta["kwargs"].get("text_mode", "features")
-    corpus = load_corpus(data, speaker, text="token-ids" if text_mode == "tokens" else "features")
+    corpus = load_corpus(data, speaker, text=text_input_for(pipe.meta["kwargs"].get("text_mode", "features")))
     pipe.check_corpus_text(corpus.text_features, data)
     clips = corpus.split(split)
     if not clips:

@@ -77,13 +77,14 @@ def clip_from_streams(
         joints = pose.reshape(n, 2, 52)
         pose = joints[:, :, fmt.model_joints].reshape(n, -1)
     audio = _at(streams[AUDIO_KEY], rates[AUDIO_KEY], n, fps).astype(np.float32)
-    if token_ids:
+    kind = text_kind(streams, token_ids)
+    if kind == "token-ids":
         if "text/tokens" not in streams:
             raise DataError(f"interval {name}: no text/tokens stream, which text_mode 'tokens' needs")
         text = _at(streams["text/tokens"], rates["text/tokens"], n, fps).reshape(n, 1).astype(np.float32)
-    elif "text/bert" in streams:
+    elif kind == "bert":
         text = _at(streams["text/bert"], rates["text/bert"], n, fps).astype(np.float32)
-    elif "text/tokens" in streams:
+    elif kind == "tokens":
         text = token_vectors(_at(streams["text/tokens"], rates["text/tokens"], n, fps).reshape(n))
     else:
         text = np.zeros((n, HASH_DIM), np.float32)
