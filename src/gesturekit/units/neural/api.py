@@ -91,6 +91,7 @@ class FastInference:
         # the last layer's interval bound (channels_that_can_fire) as numpy arrays: a bound
         # per utterance then costs a few microseconds
         self.bound_parts = tuple(t.numpy() for t in bound_weights(w_last))
+        self.bound_bias = b_last.numpy()  # a view of the layer's bias
         self.last_input_nonneg = len(self.layers) > 1  # the output of a ReLU
         w = net.decoder.gestures().detach()
         c, g, k = w.shape
@@ -144,7 +145,7 @@ class FastInference:
         an = a.numpy()
         hi = np.maximum(an.max(axis=1), 0.0)
         lo = None if self.last_input_nonneg else np.minimum(an.min(axis=1), 0.0)
-        return np.flatnonzero(can_fire_in_range(hi, lo, self.bound_parts, self.layers[-1][1].numpy()))
+        return np.flatnonzero(can_fire_in_range(hi, lo, self.bound_parts, self.bound_bias))
 
     def _pruned_last_layer(self, a: torch.Tensor, rows_np: np.ndarray) -> tuple[torch.Tensor, ...]:
         w, b, p = self.layers[-1]
