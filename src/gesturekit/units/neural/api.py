@@ -29,6 +29,7 @@ from gesturekit.features.normalize import Normalizer
 from gesturekit.records import EMARecording
 from gesturekit.runtime import torch_threads
 from gesturekit.units.model import UnitModel, register_unit_model
+from gesturekit.units.neural import fused
 from gesturekit.units.neural.models import (
     AECNMF,
     VAECNMF,
@@ -236,6 +237,16 @@ class NeuralUnitModel(UnitModel):
             self._affine = (shift, scale)
         affine = None if self._affine is None else tuple(torch.from_numpy(v) for v in self._affine)
         self._fast = FastInference(net, affine)  # type: ignore[arg-type]
+        self._fused = self._fused_kernels(net)
+
+    def _fused_kernels(self, net: AECNMF) -> fused.FusedReconstruct | None:
+        """One compiled call per utterance for an AE with ReLU scores and an affine normaliser
+        (:mod:`~gesturekit.units.neural.fused`); ``None``: the torch path."""
+        if not fused.ENABLED or isinstance(net, VAECNMF) or not net.encoder.final_relu or self._affine is None:
+            return None
+        layers = [(c.weight.detach().cpu().numpy(), c.bias.detach().cpu().numpy()) for c in net.encoder.convs]
+        shift, scale = self._affine
+        return fused.FusedReconstruct(layers, self.gestures, net.decoder.centre, shift, scale)
 
     @property
     def phone_set(self) -> list[str]:
@@ -285,6 +296,8 @@ class NeuralUnitModel(UnitModel):
 
     @torch.inference_mode()
     def encode(self, x: EMARecording | np.ndarray) -> np.ndarray:
+        if self._fused is not None:
+            return self._fused.encode(self.prepare(x), torch.get_num_threads())
         return self._encode(self._normalised(x))
 
     def _encode(self, t: torch.Tensor) -> np.ndarray:
@@ -313,7 +326,10 @@ class NeuralUnitModel(UnitModel):
 
     @torch.inference_mode()
     def reconstruct(self, x: EMARecording | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores (gestures, time), reconstruction (time, channels))`` without leaving torch."""
+        """``(scores (gestures, time), reconstruction (time, channels))`` in one compiled call (an AE
+        with an affine normaliser) or without leaving torch."""
+        if self._fused is not None:
+            return self._fused.reconstruct(self.prepare(x), torch.get_num_threads())
         t = self._normalised(x)
         with small_input_threads(t.shape[-1]):
             h, y = self._fast.reconstruct(t)

@@ -1,0 +1,245 @@
+"""A frozen AE-CNMF's encode + reconstruct as one compiled call per utterance (Numba, CPU).
+
+Why: one utterance is small (1,269 frames of 12 channels), so the torch path of
+:class:`~gesturekit.units.neural.api.FastInference` spends about as long in its ~25 calls' fixed
+costs as in arithmetic, and splitting each small op over threads costs more than it saves. Here
+the whole chain (normalisation, every encoder layer with its ReLU, the decoder in data units) is
+one call: the utterance is cut into one time chunk per thread, each chunk computes its encoder
+layers over the frames its outputs need (a halo of a few frames, recomputed) and writes its own
+frames of the scores and of the reconstruction, so the chunks share nothing. The scores are the
+same sums as torch's conv1d in another order (differences of float32 rounding, ~1e-6), and a
+frame's value does not depend on how the utterance was cut.
+
+Kernels: every conv layer is a direct convolution whose inner loop runs along time (contiguous)
+and updates two output channels from six (channel, tap) inputs per pass, so each output row is
+loaded and stored once per six products (measured 20-30 G multiply-adds per second on one core
+of this CPU vs 16-27 for torch's conv1d at these shapes). The decoder is the same kernel on the
+gestures that score above zero in the chunk (a sparse-trained model uses 11-17 of 100 in an
+utterance), with the flipped gestures as weights.
+
+Numba compiles the kernels on first use (about 25 s; cached on disk afterwards). Without Numba,
+or with ``GESTUREKIT_FUSED=0`` in the environment, inference takes the torch path
+(:data:`ENABLED`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # an optional accelerator: without it inference takes the torch path
+    import numba
+    from numba import njit, prange
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    AVAILABLE = False
+
+#: Whether :class:`~gesturekit.units.neural.api.NeuralUnitModel` uses these kernels.
+ENABLED = AVAILABLE and os.environ.get("GESTUREKIT_FUSED", "1") != "0"
+
+#: Frames per chunk at least: shorter utterances run as one chunk (a thread's wake-up and its
+#: halo would cost more than it saves).
+MIN_CHUNK_FRAMES = 256
+
+if AVAILABLE:
+
+    @njit(cache=True, nogil=True)
+    def _taps(n_in: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (channel, tap) of each flattened weight column ``j = channel * k + tap`` (tables:
+        an integer division per use costs more than the products it indexes)."""
+        j = np.arange(n_in * k)
+        return j // k, j % k
+
+    @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
+    def _conv_relu(xp: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray, relu: bool) -> None:
+        """``out[o, t] = b[o] + sum_{c,k} w[o, c, k] xp[c, t + k]`` (then ReLU): a "valid" conv of
+        the padded input ``xp`` ``(in, time + width - 1)`` into ``out`` ``(out, time)``."""
+        n_out, n_in, k = w.shape
+        n = out.shape[1]
+        j_all = n_in * k
+        jc, jk = _taps(n_in, k)
+        wf = w.reshape(n_out, j_all)
+        j6 = j_all - j_all % 6
+        o2 = n_out - n_out % 2
+        for o in range(0, o2, 2):
+            r = out[o]
+            s = out[o + 1]
+            bo, bp = b[o], b[o + 1]
+            for t in range(n):
+                r[t] = bo
+                s[t] = bp
+            for j in range(0, j6, 6):
+                c0, k0 = jc[j], jk[j]
+                c1, k1 = jc[j + 1], jk[j + 1]
+                c2, k2 = jc[j + 2], jk[j + 2]
+                c3, k3 = jc[j + 3], jk[j + 3]
+                c4, k4 = jc[j + 4], jk[j + 4]
+                c5, k5 = jc[j + 5], jk[j + 5]
+                x0 = xp[c0, k0 : k0 + n]
+                x1 = xp[c1, k1 : k1 + n]
+                x2 = xp[c2, k2 : k2 + n]
+                x3 = xp[c3, k3 : k3 + n]
+                x4 = xp[c4, k4 : k4 + n]
+                x5 = xp[c5, k5 : k5 + n]
+                w0, w1, w2, w3, w4, w5 = (
+                    wf[o, j],
+                    wf[o, j + 1],
+                    wf[o, j + 2],
+                    wf[o, j + 3],
+                    wf[o, j + 4],
+                    wf[o, j + 5],
+                )
+                v0, v1, v2 = wf[o + 1, j], wf[o + 1, j + 1], wf[o + 1, j + 2]
+                v3, v4, v5 = wf[o + 1, j + 3], wf[o + 1, j + 4], wf[o + 1, j + 5]
+                for t in range(n):
+                    a0, a1, a2, a3, a4, a5 = x0[t], x1[t], x2[t], x3[t], x4[t], x5[t]
+                    r[t] += w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3 + w4 * a4 + w5 * a5
+                    s[t] += v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3 + v4 * a4 + v5 * a5
+            for j in range(j6, j_all):
+                c0, k0 = jc[j], jk[j]
+                x0 = xp[c0, k0 : k0 + n]
+                w0, v0 = wf[o, j], wf[o + 1, j]
+                for t in range(n):
+                    r[t] += w0 * x0[t]
+                    s[t] += v0 * x0[t]
+        for o in range(o2, n_out):  # an odd last channel
+            r = out[o]
+            for t in range(n):
+                r[t] = b[o]
+            for j in range(j_all):
+                c0, k0 = jc[j], jk[j]
+                x0 = xp[c0, k0 : k0 + n]
+                w0 = wf[o, j]
+                for t in range(n):
+                    r[t] += w0 * x0[t]
+        if relu:
+            for o in range(n_out):
+                r = out[o]
+                for t in range(n):
+                    r[t] = max(r[t], 0.0)
+
+    @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
+    def _row_max(out: np.ndarray, m: np.ndarray) -> None:
+        """``m[o] = max(out[o])`` (a vectorised pass: used after the ReLU to find silent rows)."""
+        for o in range(out.shape[0]):
+            r = out[o]
+            v = r[0]
+            for t in range(1, out.shape[1]):
+                v = max(v, r[t])
+            m[o] = v
+
+    @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
+    def _chunk(x, shift, scale, weights, biases, w_dec, dec_left, decode, h, y, a, e):  # noqa: ANN001
+        """Scores ``h[:, a:e]`` and (``decode``) the reconstruction ``y[:, a:e]`` for frames ``a ..
+        e`` of ``x`` ``(time, channels)``; every layer runs over the frames its consumers need."""
+        t_all, c_in = x.shape
+        n_layers = len(weights)
+        k_dec = w_dec.shape[2]
+        # frames each layer's output must cover: the decoder needs the scores on
+        # [a - dec_left, e + dec_right); each layer widens its input's range by its half-width
+        starts = np.empty(n_layers, np.int64)
+        ends = np.empty(n_layers, np.int64)
+        s, f = (max(0, a - dec_left), min(t_all, e + k_dec - 1 - dec_left)) if decode else (a, e)
+        for i in range(n_layers - 1, -1, -1):
+            starts[i], ends[i] = s, f
+            p = weights[i].shape[2] // 2
+            s, f = max(0, s - p), min(t_all, f + p)
+        prev = np.empty((c_in, f - s), np.float32)  # the normalised input, channel-major
+        for t in range(s, f):
+            for c in range(c_in):
+                prev[c, t - s] = (x[t, c] - shift[c]) / scale[c]
+        p_start = s
+        for i in range(n_layers):
+            w = weights[i]
+            k = w.shape[2]
+            p = k // 2
+            s, f = starts[i], ends[i]
+            # the layer's input over [s - p, f + k - 1 - p), zeros outside the utterance
+            xp = np.zeros((w.shape[1], f - s + k - 1), np.float32)
+            lo, hi = max(s - p, 0), min(f + k - 1 - p, t_all)
+            xp[:, lo - (s - p) : hi - (s - p)] = prev[:, lo - p_start : hi - p_start]
+            prev = np.empty((w.shape[0], f - s), np.float32)
+            _conv_relu(xp, w, biases[i], prev, True)
+            p_start = s
+        s, f = starts[-1], ends[-1]
+        h[:, a:e] = prev[:, a - s : e - s]
+        if not decode:
+            return
+        # decoder: a conv of the scores of the gestures used here, padded (dec_left, right)
+        m = np.empty(prev.shape[0], np.float32)
+        _row_max(prev, m)
+        used = np.flatnonzero(m > 0.0)  # scores are ReLU outputs: a silent row adds nothing
+        n = e - a
+        hp = np.zeros((len(used), n + k_dec - 1), np.float32)
+        lo, hi = max(a - dec_left, 0), min(e + k_dec - 1 - dec_left, t_all)
+        for q in range(len(used)):
+            hp[q, lo - (a - dec_left) : hi - (a - dec_left)] = prev[used[q], lo - s : hi - s]
+        wq = np.empty((w_dec.shape[0], len(used), k_dec), np.float32)
+        for q in range(len(used)):
+            wq[:, q, :] = w_dec[:, used[q], :]
+        out = np.empty((w_dec.shape[0], n), np.float32)
+        _conv_relu(hp, wq, shift, out, False)
+        y[:, a:e] = out
+
+    @njit(fastmath=True, boundscheck=False, cache=True, parallel=True)
+    def _run(x, shift, scale, weights, biases, w_dec, dec_left, decode, n_chunks, h, y):  # noqa: ANN001
+        """:func:`_chunk` on ``n_chunks`` consecutive time chunks of ``x``, in parallel."""
+        t_all = x.shape[0]
+        step = (t_all + n_chunks - 1) // n_chunks
+        for ci in prange(n_chunks):
+            a = ci * step
+            e = min(t_all, a + step)
+            if a < e:
+                _chunk(x, shift, scale, weights, biases, w_dec, dec_left, decode, h, y, a, e)
+
+
+class FusedReconstruct:
+    """A frozen AE-CNMF (ReLU scores, an affine normaliser) as one compiled call per utterance.
+
+    ``layers``: the encoder's ``(weight (out, in, width), bias (out,))`` arrays (odd widths,
+    "same" zero padding, a ReLU after each); ``gestures`` ``(channels, gestures, width)`` and the
+    decoder's ``centre`` tap; ``shift``, ``scale`` ``(channels,)``: data = normalised * scale +
+    shift. :meth:`reconstruct` and :meth:`encode` take ``x`` ``(time, channels)`` in data units
+    (float32 or float64, finite: the caller checks).
+    """
+
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray]], gestures: np.ndarray, centre: int,
+                 shift: np.ndarray, scale: np.ndarray) -> None:  # fmt: skip
+        if not AVAILABLE:
+            raise RuntimeError("the fused kernels need numba (pip install numba)")
+        self.weights = tuple(np.ascontiguousarray(w, dtype=np.float32) for w, _ in layers)
+        self.biases = tuple(np.ascontiguousarray(b, dtype=np.float32) for _, b in layers)
+        self.shift = np.ascontiguousarray(shift, dtype=np.float32).reshape(-1)
+        self.scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(-1)
+        # the decoder as a conv weight (channels, gestures, width) in data units: the time-flipped
+        # gestures times the scale, the shift as its bias
+        g = np.asarray(gestures, dtype=np.float32) * self.scale[:, None, None]
+        self.w_dec = np.ascontiguousarray(g[:, :, ::-1])
+        self.dec_left = g.shape[2] - 1 - int(centre)
+        self.n_gestures = g.shape[1]
+
+    def reconstruct(self, x: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``(gestures, time)`` and the reconstruction ``(time, channels)`` (data units,
+        a transposed view), float32, on up to ``threads`` threads."""
+        return self._call(x, threads, True)
+
+    def encode(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Scores ``(gestures, time)``, float32."""
+        return self._call(x, threads, False)[0]
+
+    def _call(self, x: np.ndarray, threads: int, decode: bool) -> tuple[np.ndarray, np.ndarray]:
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float32)
+        x = np.ascontiguousarray(x)
+        t = x.shape[0]
+        h = np.empty((self.n_gestures, t), np.float32)
+        y = np.empty((self.w_dec.shape[0], t if decode else 0), np.float32)
+        if t == 0:
+            return h, y.T
+        n_chunks = max(1, min(int(threads), t // MIN_CHUNK_FRAMES))
+        numba.set_num_threads(min(n_chunks, numba.config.NUMBA_NUM_THREADS))
+        _run(x, self.shift, self.scale, self.weights, self.biases, self.w_dec, self.dec_left, decode,
+             n_chunks, h, y)  # fmt: skip
+        return h, y.T

@@ -1,0 +1,120 @@
+"""The compiled encode + reconstruct of a frozen AE-CNMF (units/neural/fused.py): the same scores
+and reconstruction as plain torch convolutions, whatever the layer shapes, utterance length or
+number of time chunks, and its use (or not) by NeuralUnitModel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gesturekit.features.normalize import Normalizer
+from gesturekit.units.neural import fused
+from gesturekit.units.neural.api import NeuralUnitModel
+from gesturekit.units.neural.models import NetConfig, build_net, convolutive_decode
+
+pytestmark = pytest.mark.skipif(not fused.AVAILABLE, reason="numba is not installed")
+
+
+def _net(channels: int, gestures: int, width: int, hidden: int, kernels: list[int], seed: int):
+    torch.manual_seed(seed)
+    net = build_net("ae", channels, NetConfig(gestures=gestures, width=width, hidden=hidden, kernels=kernels))
+    with torch.no_grad():  # sparse scores, as after sparse training: most gestures silent most of the time
+        net.encoder.convs[-1].bias.sub_(0.3)
+        net.encoder.convs[-1].bias[::3] = -50.0  # some gestures that never fire
+        net.decoder.param.normal_()
+    return net.eval()
+
+
+def _plain(net, x: np.ndarray, shift: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The network in float64 with torch's own conv1d: scores (gestures, time), data (time, channels)."""
+    net64 = net.double()
+    with torch.no_grad():
+        a = torch.from_numpy(((x - shift) / scale).T.copy())[None]
+        for conv in net64.encoder.convs:
+            a = F.conv1d(a, conv.weight, conv.bias, padding=conv.padding[0]).relu()
+        y = convolutive_decode(a, net64.decoder.gestures(), net64.decoder.centre)[0].numpy().T
+    net.float()
+    return a[0].numpy(), y * scale + shift
+
+
+def _kernels(net, shift, scale) -> fused.FusedReconstruct:
+    layers = [(c.weight.detach().numpy(), c.bias.detach().numpy()) for c in net.encoder.convs]
+    gestures = net.decoder.gestures().detach().numpy()
+    return fused.FusedReconstruct(layers, gestures, net.decoder.centre, shift, scale)
+
+
+@pytest.mark.parametrize(
+    "kernels, hidden, gestures, width",
+    [([15, 3, 3], 12, 40, 10), ([5], 0, 7, 1), ([7, 3], 5, 9, 5), ([3, 1, 3], 3, 13, 4)],
+)
+@pytest.mark.parametrize("frames", [1, 2, 9, 300, 1001])
+def test_fused_equals_plain_convolutions(kernels, hidden, gestures, width, frames):
+    rng = np.random.default_rng(frames + len(kernels))
+    channels = 6
+    net = _net(channels, gestures, width, hidden, kernels, seed=frames)
+    shift = rng.normal(size=channels).astype(np.float32)
+    scale = rng.uniform(0.5, 3.0, size=channels).astype(np.float32)
+    # smooth data in data units, with drifts so that gestures switch on and off
+    t = np.arange(frames)[:, None]
+    x = shift + scale * (
+        np.sin(t / rng.uniform(3, 30, size=channels)) + 0.3 * rng.normal(size=(frames, channels))
+    )
+    h_ref, y_ref = _plain(net, x, shift.astype(np.float64), scale.astype(np.float64))
+    kern = _kernels(net, shift, scale)
+    for threads in (1, 3):
+        h, y = kern.reconstruct(x, threads=threads)
+        assert h.shape == (gestures, frames) and y.shape == (frames, channels)
+        assert h.dtype == np.float32 and y.dtype == np.float32 and (h >= 0).all()
+        tol = 1e-5 * (1 + np.abs(h_ref).max())
+        np.testing.assert_allclose(h, h_ref, atol=tol)
+        np.testing.assert_allclose(y, y_ref, atol=1e-5 * (1 + np.abs(y_ref).max()))
+        np.testing.assert_array_equal(kern.encode(x, threads=threads), h)
+    assert (h_ref.max(1) > 0).sum() < gestures  # the silent gestures were really left out
+
+
+def test_time_chunks_give_the_same_bits_as_one_chunk():
+    net = _net(12, 30, 10, 12, [15, 3, 3], seed=1)
+    rng = np.random.default_rng(1)
+    x = np.cumsum(rng.normal(size=(1300, 12)), 0).astype(np.float32) * 0.1
+    kern = _kernels(net, np.zeros(12, np.float32), np.ones(12, np.float32))
+    h1, y1 = kern.reconstruct(x, threads=1)
+    for threads in (2, 5):  # chunks of 650 and 260 frames, each with its halo recomputed
+        h, y = kern.reconstruct(x, threads=threads)
+        np.testing.assert_array_equal(h, h1)
+        np.testing.assert_array_equal(y, y1)
+    assert len(x) // fused.MIN_CHUNK_FRAMES >= 5
+
+
+def _model(net, channels: int, rng) -> NeuralUnitModel:
+    data = [rng.normal(size=(200, channels)) * 3 + 1 for _ in range(2)]
+    names = [f"c{i}" for i in range(channels)]
+    return NeuralUnitModel(net, Normalizer("zscore").fit(data, channels=names), names, 200.0, {})
+
+
+def test_unit_model_takes_the_fused_path_and_agrees_with_torch(monkeypatch):
+    rng = np.random.default_rng(2)
+    model = _model(_net(8, 20, 6, 0, [15, 3, 3], seed=2), 8, rng)
+    assert model._fused is not None
+    x = np.cumsum(rng.normal(size=(700, 8)), 0) * 0.3 + 1
+    h, y = model.reconstruct(x)
+    h_enc = model.encode(x)
+    model._fused = None  # the torch path (FastInference)
+    h_t, y_t = model.reconstruct(x)
+    np.testing.assert_allclose(h, h_t, atol=1e-5 * (1 + np.abs(h_t).max()))
+    np.testing.assert_allclose(y, y_t, atol=1e-5 * (1 + np.abs(y_t).max()))
+    np.testing.assert_array_equal(h_enc, h)
+    monkeypatch.setattr(fused, "ENABLED", False)  # GESTUREKIT_FUSED=0
+    assert _model(_net(8, 20, 6, 0, [5], seed=2), 8, rng)._fused is None
+
+
+def test_models_it_cannot_run_keep_the_torch_path():
+    rng = np.random.default_rng(3)
+    torch.manual_seed(3)
+    vae = build_net("vae", 4, NetConfig(gestures=5, width=3, kernels=[3]))
+    assert _model(vae, 4, rng)._fused is None  # log-normal posterior means, not ReLU scores
+    names = [f"c{i}" for i in range(4)]
+    split = Normalizer("zscore", nonneg_split=True).fit([rng.normal(size=(100, 4))], channels=names)
+    model = NeuralUnitModel(_net(8, 5, 3, 0, [3], seed=3), split, names, 200.0, {})
+    assert model._fused is None  # each channel split in two: not an affine map of the data
