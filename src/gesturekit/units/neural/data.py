@@ -100,9 +100,10 @@ def make_batch(arrays: list[np.ndarray], phones: list[np.ndarray | None] | None 
         raise DataError("empty batch")
     lengths = torch.tensor([len(a) for a in arrays], dtype=torch.long)
     t_max = int(lengths.max())
-    x = torch.zeros(len(arrays), arrays[0].shape[1], t_max)
-    for i, a in enumerate(arrays):
-        x[i, :, : len(a)] = torch.from_numpy(np.ascontiguousarray(a.T, dtype=np.float32))
+    x = np.zeros((len(arrays), arrays[0].shape[1], t_max), np.float32)
+    for i, a in enumerate(arrays):  # numpy's transposing copies: a third of the time of torch's here
+        x[i, :, : len(a)] = a.T
+    x = torch.from_numpy(x)
     mask = (torch.arange(t_max)[None, :] < lengths[:, None]).unsqueeze(1).to(torch.float32)
     ph = None
     if phones is not None and all(p is not None for p in phones):
