@@ -4,9 +4,11 @@
 ``method: ae|vae``. ``encode(x)`` takes an :class:`~gesturekit.records.EMARecording` (channels
 matched by name, rate checked) or an array ``(time, channels)`` in the data's own units and
 returns the scores ``(gestures, time)`` (the VAE's posterior mean); ``decode(scores)`` returns
-``(time, channels)`` in data units; ``sample(x, n)`` draws VAE scores. Inference runs without
-autograd on frozen tensors (:class:`FastInference`: the decoder's gesture matrix is computed
-once), one utterance at a time, so the time per frame does not depend on padding.
+``(time, channels)`` in data units; ``sample(x, n)`` draws VAE scores. Inference runs one
+utterance at a time, so the time per frame does not depend on padding: an AE with an affine
+normaliser encodes and reconstructs in one compiled call
+(:class:`~gesturekit.units.neural.fused.FusedReconstruct`), anything else without autograd on
+frozen tensors (:class:`FastInference`: the decoder's gesture matrix is computed once).
 
 The checkpoint holds the network's ``state_dict`` plus ``gestures`` ``(channels, gestures,
 width)`` (what every unit model stores); meta ``hparams`` holds ``net`` (the
