@@ -11,11 +11,12 @@ same sums as torch's conv1d in another order (differences of float32 rounding, ~
 frame's value does not depend on how the utterance was cut.
 
 Kernels: every conv layer is a direct convolution whose inner loop runs along time (contiguous)
-and updates two output channels from six (channel, tap) inputs per pass, so each output row is
-loaded and stored once per six products (measured 20-30 G multiply-adds per second on one core
-of this CPU vs 16-27 for torch's conv1d at these shapes). The decoder is the same kernel on the
-gestures that score above zero in the chunk (a sparse-trained model uses 11-17 of 100 in an
-utterance), with the flipped gestures as weights.
+and updates two output channels from four (channel, tap) inputs per pass, so each output row is
+loaded and stored once per four products and the pass's weights, inputs and sums fit the vector
+registers (measured 20-30 G multiply-adds per second on one core of this CPU vs 16-27 for
+torch's conv1d at these shapes). The ReLU pass also records each row's peak, so the decoder, the
+same kernel with the flipped gestures as weights, runs on only the gestures that score above
+zero in the chunk (a sparse-trained model uses 11-17 of 100 in an mngu0 utterance).
 
 Numba compiles the kernels on first use (about 25 s; cached on disk afterwards). Without Numba,
 or with ``GESTUREKIT_FUSED=0`` in the environment, inference takes the torch path
@@ -53,15 +54,19 @@ if AVAILABLE:
         return j // k, j % k
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
-    def _conv_relu(xp: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray, relu: bool) -> None:
-        """``out[o, t] = b[o] + sum_{c,k} w[o, c, k] xp[c, t + k]`` (then ReLU): a "valid" conv of
-        the padded input ``xp`` ``(in, time + width - 1)`` into ``out`` ``(out, time)``."""
+    def _conv(xp: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        """``out[o, t] = b[o] + sum_{c,k} w[o, c, k] xp[c, t + k]``: a "valid" conv of the padded
+        input ``xp`` ``(in, time + width - 1)`` into ``out`` ``(out, time)``.
+
+        Two output rows from four (channel, tap) inputs per pass along time: 8 weights, 4 inputs
+        and 2 sums stay in the 16 vector registers (six inputs spilled and ran 0-30 % slower).
+        """
         n_out, n_in, k = w.shape
         n = out.shape[1]
         j_all = n_in * k
         jc, jk = _taps(n_in, k)
         wf = w.reshape(n_out, j_all)
-        j6 = j_all - j_all % 6
+        j4 = j_all - j_all % 4
         o2 = n_out - n_out % 2
         for o in range(0, o2, 2):
             r = out[o]
@@ -70,36 +75,19 @@ if AVAILABLE:
             for t in range(n):
                 r[t] = bo
                 s[t] = bp
-            for j in range(0, j6, 6):
-                c0, k0 = jc[j], jk[j]
-                c1, k1 = jc[j + 1], jk[j + 1]
-                c2, k2 = jc[j + 2], jk[j + 2]
-                c3, k3 = jc[j + 3], jk[j + 3]
-                c4, k4 = jc[j + 4], jk[j + 4]
-                c5, k5 = jc[j + 5], jk[j + 5]
-                x0 = xp[c0, k0 : k0 + n]
-                x1 = xp[c1, k1 : k1 + n]
-                x2 = xp[c2, k2 : k2 + n]
-                x3 = xp[c3, k3 : k3 + n]
-                x4 = xp[c4, k4 : k4 + n]
-                x5 = xp[c5, k5 : k5 + n]
-                w0, w1, w2, w3, w4, w5 = (
-                    wf[o, j],
-                    wf[o, j + 1],
-                    wf[o, j + 2],
-                    wf[o, j + 3],
-                    wf[o, j + 4],
-                    wf[o, j + 5],
-                )
-                v0, v1, v2 = wf[o + 1, j], wf[o + 1, j + 1], wf[o + 1, j + 2]
-                v3, v4, v5 = wf[o + 1, j + 3], wf[o + 1, j + 4], wf[o + 1, j + 5]
+            for j in range(0, j4, 4):
+                x0 = xp[jc[j], jk[j] : jk[j] + n]
+                x1 = xp[jc[j + 1], jk[j + 1] : jk[j + 1] + n]
+                x2 = xp[jc[j + 2], jk[j + 2] : jk[j + 2] + n]
+                x3 = xp[jc[j + 3], jk[j + 3] : jk[j + 3] + n]
+                w0, w1, w2, w3 = wf[o, j], wf[o, j + 1], wf[o, j + 2], wf[o, j + 3]
+                v0, v1, v2, v3 = wf[o + 1, j], wf[o + 1, j + 1], wf[o + 1, j + 2], wf[o + 1, j + 3]
                 for t in range(n):
-                    a0, a1, a2, a3, a4, a5 = x0[t], x1[t], x2[t], x3[t], x4[t], x5[t]
-                    r[t] += w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3 + w4 * a4 + w5 * a5
-                    s[t] += v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3 + v4 * a4 + v5 * a5
-            for j in range(j6, j_all):
-                c0, k0 = jc[j], jk[j]
-                x0 = xp[c0, k0 : k0 + n]
+                    a0, a1, a2, a3 = x0[t], x1[t], x2[t], x3[t]
+                    r[t] += w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3
+                    s[t] += v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3
+            for j in range(j4, j_all):
+                x0 = xp[jc[j], jk[j] : jk[j] + n]
                 w0, v0 = wf[o, j], wf[o + 1, j]
                 for t in range(n):
                     r[t] += w0 * x0[t]
@@ -109,26 +97,23 @@ if AVAILABLE:
             for t in range(n):
                 r[t] = b[o]
             for j in range(j_all):
-                c0, k0 = jc[j], jk[j]
-                x0 = xp[c0, k0 : k0 + n]
+                x0 = xp[jc[j], jk[j] : jk[j] + n]
                 w0 = wf[o, j]
                 for t in range(n):
                     r[t] += w0 * x0[t]
-        if relu:
-            for o in range(n_out):
-                r = out[o]
-                for t in range(n):
-                    r[t] = max(r[t], 0.0)
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
-    def _row_max(out: np.ndarray, m: np.ndarray) -> None:
-        """``m[o] = max(out[o])`` (a vectorised pass: used after the ReLU to find silent rows)."""
+    def _relu_rows(out: np.ndarray, peak: np.ndarray) -> None:
+        """ReLU in place, and ``peak[o]`` = the largest value of row ``o`` after it (0: silent)."""
+        zero = np.float32(0.0)
         for o in range(out.shape[0]):
             r = out[o]
-            v = r[0]
-            for t in range(1, out.shape[1]):
-                v = max(v, r[t])
-            m[o] = v
+            m = zero
+            for t in range(out.shape[1]):
+                v = max(r[t], zero)
+                r[t] = v
+                m = max(m, v)
+            peak[o] = m
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _chunk(x, shift, scale, weights, biases, w_dec, dec_left, decode, h, y, a, e):  # noqa: ANN001
@@ -151,6 +136,10 @@ if AVAILABLE:
             for c in range(c_in):
                 prev[c, t - s] = (x[t, c] - shift[c]) / scale[c]
         p_start = s
+        widest = 0
+        for i in range(n_layers):
+            widest = max(widest, weights[i].shape[0])
+        peak = np.empty(widest, np.float32)  # each layer's rows' maxima after the ReLU
         for i in range(n_layers):
             w = weights[i]
             k = w.shape[2]
@@ -161,16 +150,15 @@ if AVAILABLE:
             lo, hi = max(s - p, 0), min(f + k - 1 - p, t_all)
             xp[:, lo - (s - p) : hi - (s - p)] = prev[:, lo - p_start : hi - p_start]
             prev = np.empty((w.shape[0], f - s), np.float32)
-            _conv_relu(xp, w, biases[i], prev, True)
+            _conv(xp, w, biases[i], prev)
+            _relu_rows(prev, peak[: w.shape[0]])
             p_start = s
         s, f = starts[-1], ends[-1]
         h[:, a:e] = prev[:, a - s : e - s]
         if not decode:
             return
         # decoder: a conv of the scores of the gestures used here, padded (dec_left, right)
-        m = np.empty(prev.shape[0], np.float32)
-        _row_max(prev, m)
-        used = np.flatnonzero(m > 0.0)  # scores are ReLU outputs: a silent row adds nothing
+        used = np.flatnonzero(peak[: prev.shape[0]] > 0.0)  # a silent row adds nothing
         n = e - a
         hp = np.zeros((len(used), n + k_dec - 1), np.float32)
         lo, hi = max(a - dec_left, 0), min(e + k_dec - 1 - dec_left, t_all)
@@ -180,7 +168,7 @@ if AVAILABLE:
         for q in range(len(used)):
             wq[:, q, :] = w_dec[:, used[q], :]
         out = np.empty((w_dec.shape[0], n), np.float32)
-        _conv_relu(hp, wq, shift, out, False)
+        _conv(hp, wq, shift, out)
         y[:, a:e] = out
 
     @njit(fastmath=True, boundscheck=False, cache=True, parallel=True)
