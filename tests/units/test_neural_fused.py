@@ -118,3 +118,25 @@ def test_models_it_cannot_run_keep_the_torch_path():
     split = Normalizer("zscore", nonneg_split=True).fit([rng.normal(size=(100, 4))], channels=names)
     model = NeuralUnitModel(_net(8, 5, 3, 0, [3], seed=3), split, names, 200.0, {})
     assert model._fused is None  # each channel split in two: not an affine map of the data
+
+
+def test_shapes_that_do_not_chain_are_refused_before_any_kernel_runs():
+    net = _net(6, 9, 5, 0, [5, 3], seed=4)
+    kern = _kernels(net, np.zeros(6, np.float32), np.ones(6, np.float32))
+    with pytest.raises(ValueError, match=r"expected \(time, 6\) data"):
+        kern.reconstruct(np.zeros((50, 5), np.float32))
+    with pytest.raises(ValueError, match=r"expected \(time, 6\) data"):
+        kern.encode(np.zeros(50, np.float32))
+    layers = [(c.weight.detach().numpy(), c.bias.detach().numpy()) for c in net.encoder.convs]
+    gestures = net.decoder.gestures().detach().numpy()
+    with pytest.raises(ValueError, match="encoder layer 1"):
+        fused.FusedReconstruct([layers[1], layers[0]], gestures, 2, np.zeros(6), np.ones(6))  # 9 into 6
+    with pytest.raises(ValueError, match="gestures"):
+        fused.FusedReconstruct(layers, gestures[:, :4], 2, np.zeros(6), np.ones(6))
+    with pytest.raises(ValueError, match="gestures"):
+        fused.FusedReconstruct(layers, gestures, 2, np.zeros(5), np.ones(5))
+    import numba
+
+    before = numba.get_num_threads()
+    kern.reconstruct(np.zeros((600, 6), np.float32), threads=2)
+    assert numba.get_num_threads() == before  # the caller's Numba setting is left as it was

@@ -203,10 +203,33 @@ class FusedReconstruct:
         self.scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(-1)
         # the decoder as a conv weight (channels, gestures, width) in data units: the time-flipped
         # gestures times the scale, the shift as its bias
-        g = np.asarray(gestures, dtype=np.float32) * self.scale[:, None, None]
+        g = np.asarray(gestures, dtype=np.float32)
+        if g.ndim != 3 or not g.shape[0] == self.shift.shape[0] == self.scale.shape[0]:
+            raise ValueError(
+                f"gestures {g.shape} do not fit a shift and scale of {self.shift.shape[0]} channels"
+            )
+        g = g * self.scale[:, None, None]
         self.w_dec = np.ascontiguousarray(g[:, :, ::-1])
         self.dec_left = g.shape[2] - 1 - int(centre)
         self.n_gestures = g.shape[1]
+        self._check_shapes()
+
+    def _check_shapes(self) -> None:
+        """The kernels index without bounds checks: every shape must chain, or nothing runs."""
+        channels = self.shift.shape[0]
+        widths_in = [channels] + [w.shape[0] for w in self.weights[:-1]]
+        for i, (w, b, n_in) in enumerate(zip(self.weights, self.biases, widths_in, strict=True)):
+            if w.ndim != 3 or w.shape[1] != n_in or w.shape[2] % 2 == 0 or b.shape != (w.shape[0],):
+                raise ValueError(
+                    f"encoder layer {i}: weight {w.shape} / bias {b.shape} do not take {n_in} channels"
+                )
+        c, g, k = self.w_dec.shape
+        if (
+            (c, g) != (channels, self.weights[-1].shape[0])
+            or self.scale.shape != (channels,)
+            or not 0 <= self.dec_left < k
+        ):
+            raise ValueError(f"gestures {self.w_dec.shape} do not fit {channels} channels and the scores layer")
 
     def reconstruct(self, x: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Scores ``(gestures, time)`` and the reconstruction ``(time, channels)`` (data units,
@@ -218,6 +241,8 @@ class FusedReconstruct:
         return self._call(x, threads, False)[0]
 
     def _call(self, x: np.ndarray, threads: int, decode: bool) -> tuple[np.ndarray, np.ndarray]:
+        if x.ndim != 2 or x.shape[1] != self.shift.shape[0]:
+            raise ValueError(f"expected (time, {self.shift.shape[0]}) data, got shape {x.shape}")
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float32)
         x = np.ascontiguousarray(x)
@@ -227,7 +252,11 @@ class FusedReconstruct:
         if t == 0:
             return h, y.T
         n_chunks = max(1, min(int(threads), t // MIN_CHUNK_FRAMES))
+        before = numba.get_num_threads()
         numba.set_num_threads(min(n_chunks, numba.config.NUMBA_NUM_THREADS))
-        _run(x, self.shift, self.scale, self.weights, self.biases, self.w_dec, self.dec_left, decode,
-             n_chunks, h, y)  # fmt: skip
+        try:
+            _run(x, self.shift, self.scale, self.weights, self.biases, self.w_dec, self.dec_left, decode,
+                 n_chunks, h, y)  # fmt: skip
+        finally:
+            numba.set_num_threads(before)  # the caller's setting for its own Numba code
         return h, y.T
