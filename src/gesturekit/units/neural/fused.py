@@ -115,6 +115,17 @@ if AVAILABLE:
                 m = max(m, v)
             peak[o] = m
 
+    @njit(boundscheck=False, cache=True, nogil=True)
+    def _window(src, src_start, rows, start, n, k, left, t_all):  # noqa: ANN001
+        """Rows ``rows`` of ``src`` (whose column 0 is frame ``src_start``) over frames ``start -
+        left .. start + n + k - 1 - left``, zero outside ``0 .. t_all``: the padded input of a
+        "valid" width-``k`` conv giving ``n`` outputs from frame ``start``."""
+        xp = np.zeros((len(rows), n + k - 1), np.float32)
+        lo, hi = max(start - left, 0), min(start + n + k - 1 - left, t_all)
+        for q in range(len(rows)):
+            xp[q, lo - (start - left) : hi - (start - left)] = src[rows[q], lo - src_start : hi - src_start]
+        return xp
+
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _chunk(x, shift, scale, weights, biases, w_dec, dec_left, decode, h, y, a, e):  # noqa: ANN001
         """Scores ``h[:, a:e]`` and (``decode``) the reconstruction ``y[:, a:e]`` for frames ``a ..
@@ -136,34 +147,22 @@ if AVAILABLE:
             for c in range(c_in):
                 prev[c, t - s] = (x[t, c] - shift[c]) / scale[c]
         p_start = s
-        widest = 0
-        for i in range(n_layers):
-            widest = max(widest, weights[i].shape[0])
-        peak = np.empty(widest, np.float32)  # each layer's rows' maxima after the ReLU
         for i in range(n_layers):
             w = weights[i]
-            k = w.shape[2]
-            p = k // 2
             s, f = starts[i], ends[i]
-            # the layer's input over [s - p, f + k - 1 - p), zeros outside the utterance
-            xp = np.zeros((w.shape[1], f - s + k - 1), np.float32)
-            lo, hi = max(s - p, 0), min(f + k - 1 - p, t_all)
-            xp[:, lo - (s - p) : hi - (s - p)] = prev[:, lo - p_start : hi - p_start]
+            xp = _window(prev, p_start, np.arange(w.shape[1]), s, f - s, w.shape[2], w.shape[2] // 2, t_all)
             prev = np.empty((w.shape[0], f - s), np.float32)
             _conv(xp, w, biases[i], prev)
-            _relu_rows(prev, peak[: w.shape[0]])
+            peak = np.empty(w.shape[0], np.float32)  # each row's maximum after the ReLU
+            _relu_rows(prev, peak)
             p_start = s
-        s, f = starts[-1], ends[-1]
-        h[:, a:e] = prev[:, a - s : e - s]
+        h[:, a:e] = prev[:, a - s : e - s]  # (s, f): the scores layer's frames
         if not decode:
             return
         # decoder: a conv of the scores of the gestures used here, padded (dec_left, right)
-        used = np.flatnonzero(peak[: prev.shape[0]] > 0.0)  # a silent row adds nothing
+        used = np.flatnonzero(peak > 0.0)  # a silent row adds nothing
         n = e - a
-        hp = np.zeros((len(used), n + k_dec - 1), np.float32)
-        lo, hi = max(a - dec_left, 0), min(e + k_dec - 1 - dec_left, t_all)
-        for q in range(len(used)):
-            hp[q, lo - (a - dec_left) : hi - (a - dec_left)] = prev[used[q], lo - s : hi - s]
+        hp = _window(prev, s, used, a, n, k_dec, dec_left, t_all)
         wq = np.empty((w_dec.shape[0], len(used), k_dec), np.float32)
         for q in range(len(used)):
             wq[:, q, :] = w_dec[:, used[q], :]
@@ -201,35 +200,29 @@ class FusedReconstruct:
         self.biases = tuple(np.ascontiguousarray(b, dtype=np.float32) for _, b in layers)
         self.shift = np.ascontiguousarray(shift, dtype=np.float32).reshape(-1)
         self.scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(-1)
+        g = np.asarray(gestures, dtype=np.float32)
+        self._check_shapes(g, int(centre))
         # the decoder as a conv weight (channels, gestures, width) in data units: the time-flipped
         # gestures times the scale, the shift as its bias
-        g = np.asarray(gestures, dtype=np.float32)
-        if g.ndim != 3 or not g.shape[0] == self.shift.shape[0] == self.scale.shape[0]:
-            raise ValueError(
-                f"gestures {g.shape} do not fit a shift and scale of {self.shift.shape[0]} channels"
-            )
-        g = g * self.scale[:, None, None]
-        self.w_dec = np.ascontiguousarray(g[:, :, ::-1])
+        self.w_dec = np.ascontiguousarray((g * self.scale[:, None, None])[:, :, ::-1])
         self.dec_left = g.shape[2] - 1 - int(centre)
         self.n_gestures = g.shape[1]
-        self._check_shapes()
 
-    def _check_shapes(self) -> None:
+    def _check_shapes(self, gestures: np.ndarray, centre: int) -> None:
         """The kernels index without bounds checks: every shape must chain, or nothing runs."""
-        channels = self.shift.shape[0]
+        if not self.weights:
+            raise ValueError("the encoder has no layers")
+        channels, scores = self.shift.shape[0], self.weights[-1].shape[0]
+        if gestures.ndim != 3 or gestures.shape[0] != channels or self.scale.shape != (channels,):
+            raise ValueError(f"gestures {gestures.shape} do not fit a shift and scale of {channels} channels")
         widths_in = [channels] + [w.shape[0] for w in self.weights[:-1]]
         for i, (w, b, n_in) in enumerate(zip(self.weights, self.biases, widths_in, strict=True)):
             if w.ndim != 3 or w.shape[1] != n_in or w.shape[2] % 2 == 0 or b.shape != (w.shape[0],):
                 raise ValueError(
                     f"encoder layer {i}: weight {w.shape} / bias {b.shape} do not take {n_in} channels"
                 )
-        c, g, k = self.w_dec.shape
-        if (
-            (c, g) != (channels, self.weights[-1].shape[0])
-            or self.scale.shape != (channels,)
-            or not 0 <= self.dec_left < k
-        ):
-            raise ValueError(f"gestures {self.w_dec.shape} do not fit {channels} channels and the scores layer")
+        if gestures.shape[1] != scores or not 0 <= centre < gestures.shape[2]:
+            raise ValueError(f"gestures {gestures.shape} do not fit the scores layer's {scores} channels")
 
     def reconstruct(self, x: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Scores ``(gestures, time)`` and the reconstruction ``(time, channels)`` (data units,
