@@ -52,7 +52,7 @@ from gesturekit.units.neural.data import (
 )
 from gesturekit.units.neural.kmeans import kmeans_gestures
 from gesturekit.units.neural.models import AECNMF, build_net
-from gesturekit.units.neural.objective import kl_weight, objective
+from gesturekit.units.neural.objective import kl_weight, objective, training_objective
 
 MONITORS = {"loss": "min", "r": "max", "rmse": "min", "l1": "min", "elbo": "max"}
 # options that may differ between an interrupted run and its resumption
@@ -283,8 +283,7 @@ def fit_neural(
 
     def train_batch(indices: list[int], epoch: int) -> dict[str, float]:
         batch = item_batch(train, items, indices, offsets_for(epoch), seg).to(device)
-        out = model(batch.x, batch.mask)
-        loss, parts = objective(out, batch, cfg.loss, beta_kl=kl_weight(cfg.loss, epoch))
+        loss, parts = training_objective(model, net, batch, cfg.loss, beta_kl=kl_weight(cfg.loss, epoch))
         if not torch.isfinite(loss):
             raise DataError(f"training diverged: non-finite loss at epoch {epoch} (try a lower optim.lr)")
         trainer.backward_step(loss, "opt")

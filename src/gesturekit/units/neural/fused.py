@@ -54,15 +54,15 @@ if AVAILABLE:
         return j // k, j % k
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
-    def _conv(xp: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        """``out[o, t] = b[o] + sum_{c,k} w[o, c, k] xp[c, t + k]``: a "valid" conv of the padded
-        input ``xp`` ``(in, time + width - 1)`` into ``out`` ``(out, time)``.
+    def _conv(xp: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray, n: int) -> None:
+        """``out[o, t] = b[o] + sum_{c,k} w[o, c, k] xp[c, t + k]`` for ``t < n``: a "valid" conv of
+        the padded input ``xp`` ``(in, n + width - 1)`` (at least) into ``out`` ``(out, n)`` (at
+        least; rows may be longer, and ``xp`` may have more rows than ``w`` reads).
 
         Two output rows from four (channel, tap) inputs per pass along time: 8 weights, 4 inputs
         and 2 sums stay in the 16 vector registers (six inputs spilled and ran 0-30 % slower).
         """
         n_out, n_in, k = w.shape
-        n = out.shape[1]
         j_all = n_in * k
         jc, jk = _taps(n_in, k)
         wf = w.reshape(n_out, j_all)
@@ -103,13 +103,14 @@ if AVAILABLE:
                     r[t] += w0 * x0[t]
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
-    def _relu_rows(out: np.ndarray, peak: np.ndarray) -> None:
-        """ReLU in place, and ``peak[o]`` = the largest value of row ``o`` after it (0: silent)."""
+    def _relu_rows(out: np.ndarray, peak: np.ndarray, n: int) -> None:
+        """ReLU in place on the first ``n`` frames, and ``peak[o]`` = the largest value of row ``o``
+        after it (0: silent)."""
         zero = np.float32(0.0)
         for o in range(out.shape[0]):
             r = out[o]
             m = zero
-            for t in range(out.shape[1]):
+            for t in range(n):
                 v = max(r[t], zero)
                 r[t] = v
                 m = max(m, v)
@@ -152,9 +153,9 @@ if AVAILABLE:
             s, f = starts[i], ends[i]
             xp = _window(prev, p_start, np.arange(w.shape[1]), s, f - s, w.shape[2], w.shape[2] // 2, t_all)
             prev = np.empty((w.shape[0], f - s), np.float32)
-            _conv(xp, w, biases[i], prev)
+            _conv(xp, w, biases[i], prev, f - s)
             peak = np.empty(w.shape[0], np.float32)  # each row's maximum after the ReLU
-            _relu_rows(prev, peak)
+            _relu_rows(prev, peak, f - s)
             p_start = s
         h[:, a:e] = prev[:, a - s : e - s]  # (s, f): the scores layer's frames
         if not decode:
@@ -167,7 +168,7 @@ if AVAILABLE:
         for q in range(len(used)):
             wq[:, q, :] = w_dec[:, used[q], :]
         out = np.empty((w_dec.shape[0], n), np.float32)
-        _conv(hp, wq, shift, out)
+        _conv(hp, wq, shift, out, n)
         y[:, a:e] = out
 
     @njit(fastmath=True, boundscheck=False, cache=True, parallel=True)

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from gesturekit.units.neural import fused_training
 from gesturekit.units.neural.config import LossConfig
 from gesturekit.units.neural.data import Batch
 from gesturekit.units.neural.losses import ctc_targets, l1_loss, mse_loss, sparsity_terms
@@ -71,3 +72,14 @@ def objective(
             loss = loss + cfg.w_ctc * ctc
     parts["loss"] = loss
     return loss, {k: v.detach() for k, v in parts.items()}
+
+
+def training_objective(
+    model: torch.nn.Module, net: torch.nn.Module, batch: Batch, cfg: LossConfig, *, beta_kl: float = 1.0
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``objective(model(batch.x, batch.mask), batch, cfg)`` for a training step (``model``: ``net``
+    or its distributed wrapper): for a plain AE-CNMF on the CPU the same loss and gradients in two
+    compiled passes (:mod:`~gesturekit.units.neural.fused_training`, about 3x as fast)."""
+    if fused_training.applies(model, net, batch):
+        return fused_training.fused_objective(net, batch, cfg)  # type: ignore[arg-type]
+    return objective(model(batch.x, batch.mask), batch, cfg, beta_kl=beta_kl)
