@@ -94,13 +94,31 @@ if fused.AVAILABLE:
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _forward_item(
-        b, x, lengths, weights, biases, w_dec, dec_left, mse, xps, acts, hp, used, n_used, xh, nc, nt, rec
+        b,
+        x,
+        lengths,
+        weights,
+        biases,
+        w_dec,
+        dec_left,
+        mse,
+        xps,
+        acts,
+        hp,
+        used,
+        n_used,
+        xh,
+        nc,
+        nt,
+        rec,
+        terms,
     ):  # noqa: ANN001
         """For utterance ``b``: layer ``i``'s padded input ``xps[i][b]`` and ReLU
         output ``acts[i][b]``, the used score rows ``used[b, :n_used[b]]`` and their padded copy
         ``hp[b]``, the reconstruction ``xh[b]``, its summed absolute / squared error ``rec[b]``,
         the per-frame score sums ``nc[b]`` ``(2, time)`` and per-gesture ``nt[b]`` ``(2,
-        gestures)`` (sum and sum of squares)."""
+        gestures)`` (sum and sum of squares), and its share of the sparsity terms
+        (:func:`_item_terms`)."""
         n_layers = len(weights)
         c_out, g_all, k_dec = w_dec.shape
         zero_bias = np.zeros(c_out, np.float32)
@@ -148,17 +166,17 @@ if fused.AVAILABLE:
                 nc[b, 0, t] += v
                 nc[b, 1, t] += v * v
             nt[b, 0, rows[q]], nt[b, 1, rows[q]] = s1, s2
+        _item_terms(b, n, nc, nt, *terms)
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _backward_item(b, x, lengths, weights, weights_t, w_dec_t, centre, mse, rec_scale, xps, acts, hp, used,
-                       n_used, xh, a1c, a2c, a1t, a2t, gws, gbs, gwd):  # noqa: ANN001  # fmt: skip
+                       n_used, xh, nc, nt, terms, coef, gws, gbs, gwd):  # noqa: ANN001  # fmt: skip
         """For utterance ``b``, from :func:`_forward`'s arrays: the gradients of
         layer ``i`` into ``gws[i][b]`` ``(out, in, width)`` and ``gbs[i][b]`` ``(out,)``, of the
-        gestures into ``gwd[b]`` ``(channels, gestures, width)``. ``a1*`` / ``a2*`` are the
-        loss's derivatives with respect to the per-frame (``c``, ``(batch, time)``) and
-        per-gesture (``t``, ``(batch, gestures)``) score sums and sums of squares;
-        ``weights_t[i]`` is layer ``i``'s weight transposed and time-flipped ``(in, out, width)``
-        and ``w_dec_t`` the gestures ``(gestures, channels, width)``."""
+        gestures into ``gwd[b]`` ``(channels, gestures, width)``, the scores layer's rows and the
+        gestures compacted to the used ones (:func:`_sum_items` puts them in place; ``coef``: see
+        :func:`_item_derivatives`); ``weights_t[i]`` is layer ``i``'s weight transposed and
+        time-flipped ``(in, out, width)`` and ``w_dec_t`` the gestures ``(gestures, channels, width)``."""
         n_layers = len(weights)
         c_out = x.shape[1]
         k_dec = w_dec_t.shape[2]
@@ -173,17 +191,13 @@ if fused.AVAILABLE:
                 gxp[a, centre + t] = rec_scale * (2.0 * d if mse else np.sign(d))
         gwq = np.empty((c_out, u, k_dec), np.float32)  # flipped taps
         _conv_wgrad(gxp, centre, hp[b], gwq, n)
-        gd = gwd[b]
-        gd[:] = 0.0
-        for a in range(c_out):
-            for q in range(u):
-                for j in range(k_dec):
-                    gd[a, rows[q], k_dec - 1 - j] = gwq[a, q, j]
+        gwd[b, :, :u, :] = gwq
         wdq = np.empty((u, c_out, k_dec), np.float32)
         for q in range(u):
             wdq[q] = w_dec_t[rows[q]]
         gh = np.empty((u, n), np.float32)
         _conv(gxp, wdq, np.zeros(u, np.float32), gh, n)
+        a1c, a2c, a1t, a2t = _item_derivatives(b, n, nc, nt, *terms, coef)
         # + the sparsity terms; through the scores' ReLU; padded for the layer's input gradient
         last = n_layers - 1
         h = acts[last][b]
@@ -191,11 +205,11 @@ if fused.AVAILABLE:
         gz = np.zeros((u, n + 2 * lp), np.float32)
         for q in range(u):
             g = rows[q]
-            c1, c2 = a1t[b, g], a2t[b, g]
+            c1, c2 = a1t[g], a2t[g]
             for t in range(n):
                 v = h[g, t]
                 if v > 0.0:
-                    gz[q, lp + t] = gh[q, t] + a1c[b, t] + c1 + 2.0 * v * (a2c[b, t] + c2)
+                    gz[q, lp + t] = gh[q, t] + a1c[t] + c1 + 2.0 * v * (a2c[t] + c2)
         for i in range(last, -1, -1):
             w = weights[i]
             n_in, k = w.shape[1], w.shape[2]
@@ -204,15 +218,12 @@ if fused.AVAILABLE:
             gwr = np.empty((nr, n_in, k), np.float32)
             _conv_wgrad(gz, lp, xps[i][b], gwr, n)
             gw, gb = gws[i][b], gbs[i][b]
-            if nr < w.shape[0]:
-                gw[:] = 0.0
-                gb[:] = 0.0
+            gw[:nr] = gwr
             for q in range(nr):
-                gw[rows[q]] = gwr[q]
                 s = 0.0
                 for t in range(n):
                     s += gz[q, lp + t]
-                gb[rows[q]] = s
+                gb[q] = s
             if i == 0:
                 break
             wt = weights_t[i]
@@ -232,20 +243,118 @@ if fused.AVAILABLE:
 
     @njit(cache=True, parallel=True)
     def _forward(
-        x, lengths, weights, biases, w_dec, dec_left, mse, xps, acts, hp, used, n_used, xh, nc, nt, rec
+        x, lengths, weights, biases, w_dec, dec_left, mse, xps, acts, hp, used, n_used, xh, nc, nt, rec, terms
     ):  # noqa: ANN001
         """:func:`_forward_item` on every utterance of the batch, in parallel."""
         for b in prange(x.shape[0]):
             _forward_item(b, x, lengths, weights, biases, w_dec, dec_left, mse, xps, acts, hp, used, n_used, xh,
-                          nc, nt, rec)  # fmt: skip
+                          nc, nt, rec, terms)  # fmt: skip
 
     @njit(cache=True, parallel=True)
     def _backward(x, lengths, weights, weights_t, w_dec_t, centre, mse, rec_scale, xps, acts, hp, used, n_used,
-                  xh, a1c, a2c, a1t, a2t, gws, gbs, gwd):  # noqa: ANN001  # fmt: skip
+                  xh, nc, nt, terms, coef, gws, gbs, gwd):  # noqa: ANN001  # fmt: skip
         """:func:`_backward_item` on every utterance of the batch, in parallel."""
         for b in prange(x.shape[0]):
             _backward_item(b, x, lengths, weights, weights_t, w_dec_t, centre, mse, rec_scale, xps, acts, hp,
-                           used, n_used, xh, a1c, a2c, a1t, a2t, gws, gbs, gwd)  # fmt: skip
+                           used, n_used, xh, nc, nt, terms, coef, gws, gbs, gwd)  # fmt: skip
+
+    @njit(cache=True, nogil=True)
+    def _item_terms(b, n, nc, nt, s_c, lq_c, s_t, lq_t, stats):  # noqa: ANN001
+        """Utterance ``b``'s share of :func:`~gesturekit.units.neural.losses.sparsity_terms` from
+        its ``n`` frames' score sums (``nc[b]`` ``(2, time)`` per frame, ``nt[b]`` ``(2,
+        gestures)`` per gesture: sum and sum of squares): the Hoyer sparseness per frame
+        ``s_c[b]`` and per gesture ``s_t[b]``, the logs of their usage weights over the weights'
+        sum ``lq_c[b]``, ``lq_t[b]``, and ``stats[b]``: mean ``s_c``, sum of ``s_t``, ``E_t``,
+        ``E_c``, the usage weights' sums (per gesture, per frame) and ``sum q log q`` per
+        gesture."""
+        n_g = nt.shape[2]
+        eps2 = EPS * EPS
+        rg, rt = np.sqrt(n_g), np.sqrt(max(n, 2))
+        nf = max(n, 1)
+        acc = p_c = 0.0
+        for t in range(n):
+            v = (rg - (nc[b, 0, t] + EPS) / np.sqrt(nc[b, 1, t] + eps2)) / (rg - 1.0)
+            s_c[b, t] = v
+            acc += v
+            p_c += max(1.0 - v, 0.0) + 1e-5
+        sum_t = p_t = 0.0
+        for g in range(n_g):
+            v = (rt - (nt[b, 0, g] + EPS) / np.sqrt(nt[b, 1, g] + eps2)) / (rt - 1.0)
+            s_t[b, g] = v
+            sum_t += v
+            p_t += max(1.0 - v, 0.0) + 1e-5
+        ent_t = 0.0
+        for g in range(n_g):
+            q = (max(1.0 - s_t[b, g], 0.0) + 1e-5) / p_t
+            lq_t[b, g] = np.log(q)
+            ent_t += q * lq_t[b, g]
+        ent_c = 0.0
+        for t in range(n):
+            q = (max(1.0 - s_c[b, t], 0.0) + 1e-5) / max(p_c, EPS)
+            lq_c[b, t] = np.log(max(q, 1e-30))
+            ent_c += q * lq_c[b, t]
+        stats[b, 0], stats[b, 1], stats[b, 2], stats[b, 3] = acc / nf, sum_t, ent_t / n_g, ent_c / nf
+        stats[b, 4], stats[b, 5], stats[b, 6] = p_t, p_c, ent_t
+
+    @njit(cache=True, nogil=True)
+    def _item_derivatives(b, n, nc, nt, s_c, lq_c, s_t, lq_t, stats, coef):  # noqa: ANN001
+        """The loss's derivatives with respect to utterance ``b``'s per-frame score sum and sum of
+        squares ``(n,)`` each, and per-gesture ones ``(gestures,)`` each (float32), from
+        :func:`_item_terms`'s arrays. ``coef``: ``2 w_c (S_c - beta_c) / batch``, ``2 w_t (S_t -
+        beta_t) / (batch gestures)``, ``w_Et / batch``, ``w_Ec / batch`` (zeros: no sparsity
+        terms)."""
+        n_g = nt.shape[2]
+        eps2 = EPS * EPS
+        rg, rt = np.sqrt(n_g), np.sqrt(max(n, 2))
+        nf = max(n, 1)
+        k_c, k_t, w_et, w_ec = coef[0], coef[1], coef[2], coef[3]
+        p_t, p_c, ent_t = stats[b, 4], stats[b, 5], stats[b, 6]
+        a1t, a2t = np.empty(n_g, np.float32), np.empty(n_g, np.float32)
+        for g in range(n_g):  # d loss / d s_t, then through the Hoyer ratio
+            u = 1.0 - s_t[b, g]
+            d = k_t - w_et * (lq_t[b, g] - ent_t) / (n_g * p_t) * (u >= 0.0)
+            l2 = np.sqrt(nt[b, 1, g] + eps2)
+            a1t[g] = -d / (l2 * (rt - 1.0))
+            a2t[g] = d * (nt[b, 0, g] + EPS) / (2.0 * l2**3 * (rt - 1.0))
+        pc = max(p_c, EPS)
+        through = p_c >= EPS  # the clamp of the usage weights' sum passes a gradient
+        gp = 0.0  # sum_t (d E_c / d q_t) p_t
+        for t in range(n):
+            gp += (lq_c[b, t] + 1.0) / nf * (max(1.0 - s_c[b, t], 0.0) + 1e-5)
+        a1c, a2c = np.empty(n, np.float32), np.empty(n, np.float32)
+        for t in range(n):  # d loss / d s_c, then through the Hoyer ratio
+            u = 1.0 - s_c[b, t]
+            d_p = (lq_c[b, t] + 1.0) / nf / pc - through * gp / (pc * pc)
+            d = k_c / nf - w_ec * d_p * (u >= 0.0)
+            l2 = np.sqrt(nc[b, 1, t] + eps2)
+            a1c[t] = -d / (l2 * (rg - 1.0))
+            a2c[t] = d * (nc[b, 0, t] + EPS) / (2.0 * l2**3 * (rg - 1.0))
+        return a1c, a2c, a1t, a2t
+
+    @njit(cache=True, nogil=True)
+    def _sum_items(used, n_used, gws, gbs, gwd, grad_w, grad_b, grad_d):  # noqa: ANN001
+        """The batch's gradients from :func:`_backward`'s per-utterance ones, summed in utterance
+        order (so whatever thread made them): the scores layer's rows and the gestures of
+        utterance ``b`` are its used ones, ``used[b, :n_used[b]]``; the gestures' taps flipped."""
+        last = len(gws) - 1
+        k_dec = grad_d.shape[2]
+        for i in range(last + 1):
+            grad_w[i][:] = 0.0
+            grad_b[i][:] = 0.0
+        grad_d[:] = 0.0
+        for b in range(gwd.shape[0]):
+            for i in range(last):
+                gw, gb = grad_w[i], grad_b[i]
+                gw += gws[i][b]
+                gb += gbs[i][b]
+            gw, gb = grad_w[last], grad_b[last]
+            for q in range(n_used[b]):
+                g = used[b, q]
+                gw[g] += gws[last][b, q]
+                gb[g] += gbs[last][b, q]
+                for a in range(grad_d.shape[0]):
+                    for j in range(k_dec):
+                        grad_d[a, g, k_dec - 1 - j] += gwd[b, a, q, j]
 
 
 def applies(model: torch.nn.Module, net: torch.nn.Module, batch: Batch) -> bool:
@@ -293,7 +402,7 @@ class _FusedLoss(torch.autograd.Function):
         loss, values, grads = _loss_and_grads(
             x, lengths, cfg, centre, gestures.detach(), [p.detach() for p in params]
         )
-        parts.update({k: torch.tensor(v, dtype=torch.float32) for k, v in values.items()})
+        parts.update(zip(values, torch.tensor(list(values.values()), dtype=torch.float32).unbind()))
         ctx.grads = grads
         return torch.tensor(loss, dtype=torch.float32)
 
@@ -324,6 +433,11 @@ def _arrays(
             "nc": np.empty((b, 2, t), np.float64),
             "nt": np.empty((b, 2, gestures), np.float64),
             "rec": np.empty(b, np.float64),
+            "s_c": np.empty((b, t), np.float64),
+            "lq_c": np.empty((b, t), np.float64),
+            "s_t": np.empty((b, gestures), np.float64),
+            "lq_t": np.empty((b, gestures), np.float64),
+            "stats": np.empty((b, 7), np.float64),
         }
     return _scratch[key]
 
@@ -355,81 +469,40 @@ def _loss_and_grads(
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     try:
+        terms = (s["s_c"], s["lq_c"], s["s_t"], s["lq_t"], s["stats"])
         _forward(xn, lens, weights, biases, w_dec, k_dec - 1 - centre, mse, s["xps"], s["acts"], s["hp"],
-                 s["used"], s["n_used"], s["xh"], s["nc"], s["nt"], s["rec"])  # fmt: skip
+                 s["used"], s["n_used"], s["xh"], s["nc"], s["nt"], s["rec"], terms)  # fmt: skip
+        stats = s["stats"]
         rec_den = max(channels * float(lens.sum()), 1.0)
-        loss, values, deriv = _batch_terms(s["nc"], s["nt"], lens, cfg)
-        loss += float(s["rec"].sum()) / rec_den
-        values["rec"] = float(s["rec"].sum()) / rec_den
+        rec = float(s["rec"].sum()) / rec_den
+        S_c, S_t = float(stats[:, 0].mean()), float(stats[:, 1].sum()) / (bsz * g.shape[1])
+        E_t, E_c = float(stats[:, 2].mean()), float(stats[:, 3].mean())
+        values = {"rec": rec, "S_c": S_c, "S_t": S_t, "E_t": E_t, "E_c": E_c}
+        loss = rec
+        coef = np.zeros(4)
+        if cfg.sparse:
+            loss += cfg.w_c * (S_c - cfg.beta_c) ** 2 + cfg.w_t * (S_t - cfg.beta_t) ** 2
+            loss += cfg.w_Et * E_t + cfg.w_Ec * E_c
+            k_c = 2 * cfg.w_c * (S_c - cfg.beta_c) / bsz
+            coef[:] = (
+                k_c,
+                2 * cfg.w_t * (S_t - cfg.beta_t) / (bsz * g.shape[1]),
+                cfg.w_Et / bsz,
+                cfg.w_Ec / bsz,
+            )
         gws = tuple(np.empty((bsz, *w.shape), np.float32) for w in weights)
         gbs = tuple(np.empty((bsz, w.shape[0]), np.float32) for w in weights)
         gwd = np.empty((bsz, *g.shape), np.float32)
         _backward(xn, lens, weights, weights_t, w_dec_t, centre, mse, np.float32(1.0 / rec_den), s["xps"],
-                  s["acts"], s["hp"], s["used"], s["n_used"], s["xh"], *deriv, gws, gbs, gwd)  # fmt: skip
+                  s["acts"], s["hp"], s["used"], s["n_used"], s["xh"], s["nc"], s["nt"], terms, coef,
+                  gws, gbs, gwd)  # fmt: skip
+        grad_w = tuple(np.empty(w.shape, np.float32) for w in weights)
+        grad_b = tuple(np.empty(w.shape[0], np.float32) for w in weights)
+        grad_d = np.empty(g.shape, np.float32)
+        _sum_items(s["used"], s["n_used"], gws, gbs, gwd, grad_w, grad_b, grad_d)
     finally:
         numba.set_num_threads(before)
-    grads = [torch.from_numpy(gwd.sum(0))]
-    for gw, gb in zip(gws, gbs, strict=True):
-        grads += [torch.from_numpy(gw.sum(0)), torch.from_numpy(gb.sum(0))]
+    grads = [torch.from_numpy(grad_d)]
+    for gw, gb in zip(grad_w, grad_b, strict=True):
+        grads += [torch.from_numpy(gw), torch.from_numpy(gb)]
     return loss, values, grads
-
-
-def _hoyer(n: np.ndarray | float, l1: np.ndarray, sq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hoyer sparseness (as :func:`~gesturekit.units.neural.losses.hoyer_from_norms`) and its
-    derivatives with respect to the sum ``l1`` and the sum of squares ``sq``."""
-    l2 = np.sqrt(sq + EPS**2)
-    rn = np.sqrt(n)
-    s = (rn - (l1 + EPS) / l2) / (rn - 1)
-    return s, -1.0 / (l2 * (rn - 1)), (l1 + EPS) / (2.0 * l2**3 * (rn - 1))
-
-
-def _batch_terms(
-    nc: np.ndarray, nt: np.ndarray, lengths: np.ndarray, cfg: LossConfig
-) -> tuple[float, dict[str, float], tuple[np.ndarray, ...]]:
-    """The sparsity terms of :func:`~gesturekit.units.neural.losses.sparsity_terms` from the score
-    sums (``nc`` ``(batch, 2, time)`` per frame, ``nt`` ``(batch, 2, gestures)`` per gesture),
-    their weighted sum in the loss, and the loss's derivatives with respect to the four sums
-    (float32 ``(batch, time)``, ``(batch, time)``, ``(batch, gestures)``, ``(batch, gestures)``)."""
-    bsz, _, t_max = nc.shape
-    n_g = nt.shape[2]
-    m = np.arange(t_max)[None, :] < lengths[:, None]
-    nf = np.maximum(lengths, 1).astype(np.float64)[:, None]
-    s_c, ds_c1, ds_c2 = _hoyer(float(n_g), nc[:, 0], nc[:, 1])
-    s_c = np.where(m, s_c, 0.0)
-    n_t = np.maximum(lengths, 2).astype(np.float64)[:, None]
-    s_t, ds_t1, ds_t2 = _hoyer(n_t, nt[:, 0], nt[:, 1])
-    S_c = float(np.mean(s_c.sum(1, keepdims=True) / nf))
-    S_t = float(s_t.mean())
-    u_t = 1.0 - s_t
-    p_t = np.maximum(u_t, 0.0) + 1e-5
-    P_t = p_t.sum(1, keepdims=True)
-    q_t = p_t / P_t
-    lq_t = np.log(q_t)
-    ent_t = (q_t * lq_t).sum(1, keepdims=True)
-    E_t = float(np.mean(ent_t / n_g))
-    u_c = 1.0 - s_c
-    p_c = (np.maximum(u_c, 0.0) + 1e-5) * m
-    P_sum = p_c.sum(1, keepdims=True)
-    P_c = np.maximum(P_sum, EPS)
-    q_c = p_c / P_c
-    lq_c = np.log(np.maximum(q_c, 1e-30))
-    E_c = float(np.mean((q_c * lq_c).sum(1, keepdims=True) / nf))
-    values = {"S_c": S_c, "S_t": S_t, "E_t": E_t, "E_c": E_c}
-    zeros_c, zeros_t = np.zeros((bsz, t_max), np.float32), np.zeros((bsz, n_g), np.float32)
-    if not cfg.sparse:
-        return 0.0, values, (zeros_c, zeros_c, zeros_t, zeros_t)
-    loss = (
-        cfg.w_c * (S_c - cfg.beta_c) ** 2 + cfg.w_t * (S_t - cfg.beta_t) ** 2 + cfg.w_Et * E_t + cfg.w_Ec * E_c
-    )
-    # d loss / d s_c (batch, time) and d loss / d s_t (batch, gestures)
-    d_c = 2.0 * cfg.w_c * (S_c - cfg.beta_c) * m / (bsz * nf)
-    d_t = np.full((bsz, n_g), 2.0 * cfg.w_t * (S_t - cfg.beta_t) / (bsz * n_g))
-    d_pt = (lq_t - ent_t) / (n_g * P_t)  # d E_t(b) / d p_t (the q's sum to 1)
-    d_t -= cfg.w_Et / bsz * d_pt * (u_t >= 0.0)
-    g_q = (lq_c + 1.0) * m / nf  # d E_c(b) / d q_c
-    d_pc = g_q / P_c - (P_sum >= EPS) * (g_q * p_c).sum(1, keepdims=True) / P_c**2
-    d_c -= cfg.w_Ec / bsz * d_pc * (u_c >= 0.0) * m
-    f32 = np.float32
-    deriv = ((d_c * ds_c1).astype(f32), (d_c * ds_c2).astype(f32), (d_t * ds_t1).astype(f32),
-             (d_t * ds_t2).astype(f32))  # fmt: skip
-    return loss, values, deriv
