@@ -13,22 +13,24 @@ sparse training, SGD):
   fairer figure on a shared, oversubscribed machine);
 - ``train_step_gestures_used``: how many of the 100 gestures score above zero somewhere in a
   batch (median of the 5 steps after the timed ones: the timed steps keep no statistics); a step
-  skips the unused ones in its last encoder layer's backward and in the decoder, so it is faster
-  once sparse training has concentrated the scores;
+  skips the unused ones (per utterance) in its last encoder layer's backward and in the decoder,
+  so it is faster once sparse training has concentrated the scores;
 - ``train_step_ms_all_used``: the same step on the freshly initialised model (nearly every
   gesture used; the learning rate set to 0 so that it stays so): the cost before the scores
   concentrate;
 - the ratios to the reference program (44.5 ms per step, 14.8 ms for the 8 utterances on 2 cores).
 
-The model is trained for ``--train-steps`` steps first; the step is then timed as the rest of
-that run would see it. With this configuration a run's fate depends on its order of crops
-(measured over 7 crop orders, 75 steps each, training loss and gestures used per batch): 2
-collapsed onto 3-4 gestures (loss 0.60-0.67, stuck), 3 stayed dense (78-91 gestures, loss
-0.32-0.34) and 2 concentrated their scores on 16-25 gestures with the lowest loss (0.12). The
-default ``--crop-order`` gives one of the last, the model a user would keep; its step is faster
-than a dense model's because the gestures a batch does not use are skipped, so the dense cost
-is reported beside it (``train_step_ms_all_used``) and ``train_step_gestures_used`` and
-``train_loss_before_timing`` say which regime was timed.
+The step is the one ``gesturekit units fit`` takes (:func:`training_objective`: on the CPU the
+compiled loss-and-gradient passes of ``units/neural/fused_training.py``; ``GESTUREKIT_FUSED=0``
+times the torch path). The model is trained for ``--train-steps`` steps first; the step is then
+timed as the rest of that run would see it. With this configuration a run's fate depends on its
+order of crops (``units_crop_orders.py --torch``: 8 crop orders, 150 steps each): 1 collapsed
+(loss 0.64), 4 stayed dense (69-82 gestures in the last batch, loss 0.29-0.39) and 3
+concentrated their scores on 21-34 gestures with the lowest loss (0.06-0.08), the same fates on
+the compiled and the torch paths. The default ``--crop-order`` gives one of the last, the model
+a user would keep; its step is faster than a dense model's because the gestures a batch does not
+use are skipped, so the dense cost is reported beside it (``train_step_ms_all_used``) and
+``train_step_gestures_used`` and ``train_loss_before_timing`` say which regime was timed.
 """
 
 from __future__ import annotations
@@ -69,38 +71,62 @@ def cpu_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
+def setup() -> dict[str, Any]:
+    """The reference configuration on the mngu0 utterances: ``cfg``, ``norm``, ``data``,
+    ``channels``, ``utts`` and ``items`` (the 16 utterance indices of a batch)."""
     from gesturekit.features.normalize import Normalizer
     from gesturekit.records import EMARecording
-    from gesturekit.units.model import UnitModel
     from gesturekit.units.neural import NeuralUnitsConfig
-    from gesturekit.units.neural.data import build_set, crop_offsets, item_batch
-    from gesturekit.units.neural.fit import _init_gestures
-    from gesturekit.units.neural.models import build_net
-    from gesturekit.units.neural.objective import training_objective
+    from gesturekit.units.neural.data import build_set
 
-    threads = torch.get_num_threads()
     utts = _utterances()
     channels = [f"{a}_{x}" for a in ("td", "tb", "tt", "li", "ul", "ll") for x in ("x", "y")]
     recs = [EMARecording(u, 200.0, channels, units="z") for u in utts]
     cfg = NeuralUnitsConfig(gestures=100, width=10, normalize="none", seed=12)
     cfg.loss.w_c, cfg.loss.beta_c, cfg.loss.w_t, cfg.loss.beta_t, cfg.loss.w_Et = 10.0, 0.9, 100.0, 0.95, 10.0
+    cfg.init.max_windows = 5000
     norm = Normalizer("none").fit([r.data for r in recs], channels=channels)
     data = build_set(recs, norm, [])
-    torch.manual_seed(12)
-    net = build_net("ae", 12, cfg.net_config())
-    cfg.init.max_windows = 5000
-    _init_gestures(net, cfg, data, norm)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-5)
     items = np.arange(16) % len(data)
+    return {"cfg": cfg, "norm": norm, "data": data, "channels": channels, "utts": utts, "items": items}
+
+
+def new_net(s: dict[str, Any]):  # noqa: ANN201
+    """The freshly initialised network (k-means gestures, seed 12) and its SGD optimiser."""
+    import torch
+
+    from gesturekit.units.neural.fit import _init_gestures
+    from gesturekit.units.neural.models import build_net
+
+    torch.manual_seed(12)
+    net = build_net("ae", 12, s["cfg"].net_config())
+    _init_gestures(net, s["cfg"], s["data"], s["norm"])
+    return net, torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-5)
+
+
+def batch_of(s: dict[str, Any], epoch: int):  # noqa: ANN201
+    """The batch of 16 crops of 500 frames of crop sequence ``epoch``."""
+    from gesturekit.units.neural.data import crop_offsets, item_batch
+
+    offsets = crop_offsets(s["data"].lengths[s["items"]], 500, 12, epoch)
+    return item_batch(s["data"], s["items"], list(range(16)), offsets, 500)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from gesturekit.units.model import UnitModel
+    from gesturekit.units.neural.objective import training_objective
+
+    threads = torch.get_num_threads()
+    s = setup()
+    cfg, norm, channels, utts = s["cfg"], s["norm"], s["channels"], s["utts"]
+    net, opt = new_net(s)
     state: dict[str, Any] = {"epoch": 0, "used": [], "loss": []}
 
     def step(record: bool = True) -> None:
-        offsets = crop_offsets(data.lengths[items], 500, 12, state["epoch"])
+        batch = batch_of(s, state["epoch"])
         state["epoch"] += 1
-        batch = item_batch(data, items, list(range(16)), offsets, 500)
         if record:  # the benchmark's own statistics: left out of the timed steps
             with torch.no_grad():  # the scores this step trains on
                 state["used"].append(int((net.encode(batch.x, batch.mask).amax((0, 2)) > 0).sum()))

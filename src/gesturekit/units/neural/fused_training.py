@@ -28,7 +28,7 @@ compiled inference).
 
 from __future__ import annotations
 
-from typing import Any
+import threading
 
 import numpy as np
 import torch
@@ -402,7 +402,8 @@ class _FusedLoss(torch.autograd.Function):
         loss, values, grads = _loss_and_grads(
             x, lengths, cfg, centre, gestures.detach(), [p.detach() for p in params]
         )
-        parts.update(zip(values, torch.tensor(list(values.values()), dtype=torch.float32).unbind()))
+        as_tensors = torch.tensor(list(values.values()), dtype=torch.float32).unbind()
+        parts.update(zip(values, as_tensors, strict=True))
         ctx.grads = grads
         return torch.tensor(loss, dtype=torch.float32)
 
@@ -411,35 +412,37 @@ class _FusedLoss(torch.autograd.Function):
         return (None, None, None, None, None, *(g * grad for g in ctx.grads))
 
 
-#: Scratch arrays of the last batch shape (a training run repeats one shape; big arrays allocated
-#: anew every step would be paged in anew every step).
-_scratch: dict[tuple, dict[str, Any]] = {}
+#: Each thread's scratch arrays for its last batch shape (a training run repeats one shape; big
+#: arrays allocated anew every step would be paged in anew every step).
+_local = threading.local()
 
 
 def _arrays(
     b: int, t: int, layers: list[tuple[int, int, int]], channels: int, gestures: int, k_dec: int
 ) -> dict:
     key = (b, t, tuple(layers), channels, gestures, k_dec)
-    if key not in _scratch:
-        _scratch.clear()
+    if getattr(_local, "key", None) != key:
         f32 = np.float32
-        _scratch[key] = {
-            "xps": tuple(np.empty((b, i, t + k - 1), f32) for _, i, k in layers),
-            "acts": tuple(np.empty((b, o, t), f32) for o, _, _ in layers),
-            "hp": np.empty((b, gestures, t + k_dec - 1), f32),
-            "used": np.empty((b, gestures), np.int64),
-            "n_used": np.empty(b, np.int64),
-            "xh": np.empty((b, channels, t), f32),
-            "nc": np.empty((b, 2, t), np.float64),
-            "nt": np.empty((b, 2, gestures), np.float64),
-            "rec": np.empty(b, np.float64),
-            "s_c": np.empty((b, t), np.float64),
-            "lq_c": np.empty((b, t), np.float64),
-            "s_t": np.empty((b, gestures), np.float64),
-            "lq_t": np.empty((b, gestures), np.float64),
-            "stats": np.empty((b, 7), np.float64),
-        }
-    return _scratch[key]
+        _local.key, _local.arrays = (
+            key,
+            {
+                "xps": tuple(np.empty((b, i, t + k - 1), f32) for _, i, k in layers),
+                "acts": tuple(np.empty((b, o, t), f32) for o, _, _ in layers),
+                "hp": np.empty((b, gestures, t + k_dec - 1), f32),
+                "used": np.empty((b, gestures), np.int64),
+                "n_used": np.empty(b, np.int64),
+                "xh": np.empty((b, channels, t), f32),
+                "nc": np.empty((b, 2, t), np.float64),
+                "nt": np.empty((b, 2, gestures), np.float64),
+                "rec": np.empty(b, np.float64),
+                "s_c": np.empty((b, t), np.float64),
+                "lq_c": np.empty((b, t), np.float64),
+                "s_t": np.empty((b, gestures), np.float64),
+                "lq_t": np.empty((b, gestures), np.float64),
+                "stats": np.empty((b, 7), np.float64),
+            },
+        )
+    return _local.arrays
 
 
 def _loss_and_grads(
