@@ -158,3 +158,40 @@ def test_a_batch_that_does_not_fit_the_network_is_refused() -> None:
         fused_training.fused_objective(net, batch, LossConfig())
     with pytest.raises(ValueError, match="unknown reconstruction"):
         fused_training.fused_objective(net, _batch(4, (20, 8)), LossConfig(reconstruction="huber"))
+
+
+def test_a_first_compile_is_announced_once(tmp_path, monkeypatch) -> None:
+    import logging
+    import os
+    from types import SimpleNamespace
+
+    source, index = tmp_path / "kernels.py", tmp_path / "kernels.nbi"
+    source.write_text("")
+    index.write_text("")
+    kernel = SimpleNamespace(
+        py_func=SimpleNamespace(__code__=SimpleNamespace(co_filename=str(source))),
+        _cache=SimpleNamespace(_cache_file=SimpleNamespace(_index_path=str(index))),
+    )
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    monkeypatch.setattr(fused, "_announced", set())
+    fused.log.addHandler(handler)
+    level = fused.log.level
+    fused.log.setLevel(logging.INFO)
+    try:
+        os.utime(index, (1, 2e9))  # a cache newer than its source: loaded, nothing to say
+        fused.announce_compile("test kernels", 5, kernel)
+        assert said == []
+        os.utime(index, (1, 1))  # a stale cache (or none): compiled now, said once
+        fused.announce_compile("more kernels", 5, kernel)
+        fused.announce_compile("more kernels", 5, kernel)
+        index.unlink()
+        fused.announce_compile("other kernels", 5, kernel)
+        assert said == [
+            "compiling the more kernels (first use only: about 5 s; cached on disk afterwards)",
+            "compiling the other kernels (first use only: about 5 s; cached on disk afterwards)",
+        ]
+    finally:
+        fused.log.removeHandler(handler)
+        fused.log.setLevel(level)

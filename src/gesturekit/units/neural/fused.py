@@ -25,6 +25,7 @@ or with ``GESTUREKIT_FUSED=0`` in the environment, inference takes the torch pat
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -39,6 +40,25 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 #: Whether :class:`~gesturekit.units.neural.api.NeuralUnitModel` uses these kernels.
 ENABLED = AVAILABLE and os.environ.get("GESTUREKIT_FUSED", "1") != "0"
+
+log = logging.getLogger("gesturekit")
+_announced: set[str] = set()
+
+
+def announce_compile(what: str, seconds: int, *kernels: object) -> None:
+    """Say so (once per process, on the ``gesturekit`` logger) when ``kernels`` have no on-disk
+    cache for their current source yet: their first call compiles them, a silent pause otherwise."""
+    if what in _announced:
+        return
+    _announced.add(what)
+    try:  # Numba's cache index per function (an internal path; if it moves, say nothing)
+        paths = [(k._cache._cache_file._index_path, k.py_func.__code__.co_filename) for k in kernels]  # type: ignore[attr-defined]
+    except AttributeError:
+        return
+    fresh = all(os.path.exists(i) and os.path.getmtime(i) >= os.path.getmtime(f) for i, f in paths)
+    if not fresh:
+        log.info("compiling the %s (first use only: about %d s; cached on disk afterwards)", what, seconds)
+
 
 #: Frames per chunk at least: shorter utterances run as one chunk (a thread's wake-up and its
 #: halo would cost more than it saves).
@@ -208,6 +228,7 @@ class FusedReconstruct:
         self.w_dec = np.ascontiguousarray((g * self.scale[:, None, None])[:, :, ::-1])
         self.dec_left = g.shape[2] - 1 - int(centre)
         self.n_gestures = g.shape[1]
+        announce_compile("inference kernels", 30, _run)
 
     def _check_shapes(self, gestures: np.ndarray, centre: int) -> None:
         """The kernels index without bounds checks: every shape must chain, or nothing runs."""

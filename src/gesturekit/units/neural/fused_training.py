@@ -450,6 +450,7 @@ def _loss_and_grads(
     params: list[torch.Tensor],
 ) -> tuple[float, dict[str, float], list[torch.Tensor]]:  # fmt: skip
     """The loss, its parts and the gradients ``[gestures, weight 0, bias 0, weight 1, ...]``."""
+    fused.announce_compile("training kernels", 80, _forward, _backward, _sum_items)
     xn = np.ascontiguousarray(x.numpy())
     bsz, channels, t_max = xn.shape
     lens = np.ascontiguousarray(lengths.numpy().astype(np.int64))
