@@ -259,6 +259,30 @@ if fused.AVAILABLE:
                            used, n_used, xh, nc, nt, terms, coef, gws, gbs, gwd)  # fmt: skip
 
     @njit(cache=True, nogil=True)
+    def _hoyer_rows(l1, sq, rn, out):  # noqa: ANN001
+        """``out[i]``: the Hoyer sparseness of a vector of length ``rn**2`` whose sum is ``l1[i]``
+        and sum of squares ``sq[i]`` (as :func:`~gesturekit.units.neural.losses.hoyer_from_norms`);
+        returns the sum of ``out`` and of the usage weights ``max(1 - out, 0) + 1e-5``."""
+        total = weights = 0.0
+        for i in range(len(out)):
+            v = (rn - (l1[i] + EPS) / np.sqrt(sq[i] + EPS * EPS)) / (rn - 1.0)
+            out[i] = v
+            total += v
+            weights += max(1.0 - v, 0.0) + 1e-5
+        return total, weights
+
+    @njit(cache=True, nogil=True)
+    def _log_usage(s, total, lq):  # noqa: ANN001
+        """``lq[i]`` = log of the usage weight of sparseness ``s[i]`` over ``total`` (clamped at
+        1e-30 as the torch path's entropy); returns ``sum q log q``."""
+        ent = 0.0
+        for i in range(len(s)):
+            q = (max(1.0 - s[i], 0.0) + 1e-5) / total
+            lq[i] = np.log(max(q, 1e-30))
+            ent += q * lq[i]
+        return ent
+
+    @njit(cache=True, nogil=True)
     def _item_terms(b, n, nc, nt, s_c, lq_c, s_t, lq_t, stats):  # noqa: ANN001
         """Utterance ``b``'s share of :func:`~gesturekit.units.neural.losses.sparsity_terms` from
         its ``n`` frames' score sums (``nc[b]`` ``(2, time)`` per frame, ``nt[b]`` ``(2,
@@ -268,31 +292,11 @@ if fused.AVAILABLE:
         ``E_c``, the usage weights' sums (per gesture, per frame) and ``sum q log q`` per
         gesture."""
         n_g = nt.shape[2]
-        eps2 = EPS * EPS
-        rg, rt = np.sqrt(n_g), np.sqrt(max(n, 2))
         nf = max(n, 1)
-        acc = p_c = 0.0
-        for t in range(n):
-            v = (rg - (nc[b, 0, t] + EPS) / np.sqrt(nc[b, 1, t] + eps2)) / (rg - 1.0)
-            s_c[b, t] = v
-            acc += v
-            p_c += max(1.0 - v, 0.0) + 1e-5
-        sum_t = p_t = 0.0
-        for g in range(n_g):
-            v = (rt - (nt[b, 0, g] + EPS) / np.sqrt(nt[b, 1, g] + eps2)) / (rt - 1.0)
-            s_t[b, g] = v
-            sum_t += v
-            p_t += max(1.0 - v, 0.0) + 1e-5
-        ent_t = 0.0
-        for g in range(n_g):
-            q = (max(1.0 - s_t[b, g], 0.0) + 1e-5) / p_t
-            lq_t[b, g] = np.log(q)
-            ent_t += q * lq_t[b, g]
-        ent_c = 0.0
-        for t in range(n):
-            q = (max(1.0 - s_c[b, t], 0.0) + 1e-5) / max(p_c, EPS)
-            lq_c[b, t] = np.log(max(q, 1e-30))
-            ent_c += q * lq_c[b, t]
+        acc, p_c = _hoyer_rows(nc[b, 0, :n], nc[b, 1, :n], np.sqrt(n_g), s_c[b, :n])
+        sum_t, p_t = _hoyer_rows(nt[b, 0], nt[b, 1], np.sqrt(max(n, 2)), s_t[b])
+        ent_t = _log_usage(s_t[b], p_t, lq_t[b])
+        ent_c = _log_usage(s_c[b, :n], max(p_c, EPS), lq_c[b, :n])
         stats[b, 0], stats[b, 1], stats[b, 2], stats[b, 3] = acc / nf, sum_t, ent_t / n_g, ent_c / nf
         stats[b, 4], stats[b, 5], stats[b, 6] = p_t, p_c, ent_t
 
