@@ -195,3 +195,10 @@ def test_a_first_compile_is_announced_once(tmp_path, monkeypatch) -> None:
     finally:
         fused.log.removeHandler(handler)
         fused.log.setLevel(level)
+
+
+def test_gestures_that_do_not_fit_the_encoder_are_refused() -> None:
+    net = _net(4, 20, 5, [5, 3, 3], 0)
+    net.decoder.param = torch.nn.Parameter(torch.zeros(4, 19, 5))  # one gesture short of the scores
+    with pytest.raises(ValueError, match="do not chain"):
+        fused_training.fused_objective(net, _batch(4, (20, 8)), LossConfig())

@@ -8,14 +8,18 @@ per-op threading made it 12-20 ms. Here one call computes the loss of
 
 1. forward, one utterance per thread: each encoder layer as a direct convolution with its ReLU
    on the utterance's own frames (no padding work), the scores' used rows (a sparse-trained
-   model uses ~15 of 100 in a crop), the decoder on those rows, the reconstruction error and the
-   four score sums the sparsity terms need;
-2. the batch-level terms (Hoyer means, usage entropies) and their derivatives with respect to the
-   score sums, in float64 numpy on ``(batch, time)`` and ``(batch, gestures)`` arrays;
-3. backward, one utterance per thread: the decoder's and the sparsity terms' gradient on the used
-   score rows, through each ReLU and layer (input and weight gradients), every utterance into
-   its own gradient buffer; the buffers are then summed in utterance order, so the result does
-   not depend on the thread count and a resumed run repeats an uninterrupted one bit for bit.
+   model uses ~15 of 100 in a crop), the decoder on those rows, the reconstruction error, the
+   score sums the sparsity terms need and the utterance's share of those terms;
+2. in Python, the batch means (``S_c``, ``S_t``, ``E_t``, ``E_c``, the reconstruction error), the
+   loss, and the four scalars through which the batch-level terms reach each utterance;
+3. backward, one utterance per thread: the reconstruction's and the sparsity terms' gradient on
+   the used score rows, through each ReLU and layer (input and weight gradients), every
+   utterance into its own gradient buffers; :func:`_sum_items` then adds them in utterance
+   order, so the result does not depend on the thread count and a resumed run repeats an
+   uninterrupted one bit for bit.
+
+Measured on the reference configuration (2 threads): 6-9 ms per step against 12-20 ms on the
+torch path; the tests compare the loss, its parts and every gradient with float64 autograd.
 
 :func:`fused_objective` wraps this as a :class:`torch.autograd.Function` of the network's
 parameters (the gestures enter through ``decoder.gestures()``, so softplus / exp decoders chain
@@ -468,6 +472,9 @@ def _loss_and_grads(
     ):
         raise ValueError(f"batch {tuple(xn.shape)} with lengths {lens.tolist()} does not fit the network")
     g = gestures.numpy()
+    chained = all(w.shape[1] == v.shape[0] for v, w in zip(weights[:-1], weights[1:], strict=True))
+    if not chained or g.shape[:2] != (channels, weights[-1].shape[0]) or not 0 <= centre < g.shape[2]:
+        raise ValueError(f"gestures {g.shape} (centre {centre}) and the encoder's layers do not chain")
     w_dec = np.ascontiguousarray(g[:, :, ::-1])  # the decoder as a conv weight
     w_dec_t = np.ascontiguousarray(g.transpose(1, 0, 2))
     weights_t = tuple(np.ascontiguousarray(w.transpose(1, 0, 2)[:, :, ::-1]) for w in weights)
