@@ -137,14 +137,24 @@ if AVAILABLE:
             peak[o] = m
 
     @njit(boundscheck=False, cache=True, nogil=True)
-    def _window(src, src_start, rows, start, n, k, left, t_all):  # noqa: ANN001
-        """Rows ``rows`` of ``src`` (whose column 0 is frame ``src_start``) over frames ``start -
-        left .. start + n + k - 1 - left``, zero outside ``0 .. t_all``: the padded input of a
-        "valid" width-``k`` conv giving ``n`` outputs from frame ``start``."""
-        xp = np.zeros((len(rows), n + k - 1), np.float32)
+    def _fill_window(dst, src, src_start, rows, start, n, k, left, t_all):  # noqa: ANN001
+        """``dst[q, :n + k - 1]`` = row ``rows[q]`` of ``src`` (whose column 0 is frame
+        ``src_start``) over frames ``start - left .. start + n + k - 1 - left``, zero outside ``0 ..
+        t_all``: the padded input of a "valid" width-``k`` conv giving ``n`` outputs from frame
+        ``start`` (``dst`` may be wider and have more rows)."""
         lo, hi = max(start - left, 0), min(start + n + k - 1 - left, t_all)
+        a, e = lo - (start - left), hi - (start - left)
         for q in range(len(rows)):
-            xp[q, lo - (start - left) : hi - (start - left)] = src[rows[q], lo - src_start : hi - src_start]
+            d = dst[q]
+            d[:a] = 0.0
+            d[a:e] = src[rows[q], lo - src_start : hi - src_start]
+            d[e : n + k - 1] = 0.0
+
+    @njit(boundscheck=False, cache=True, nogil=True)
+    def _window(src, src_start, rows, start, n, k, left, t_all):  # noqa: ANN001
+        """:func:`_fill_window` into a new ``(len(rows), n + k - 1)`` array."""
+        xp = np.empty((len(rows), n + k - 1), np.float32)
+        _fill_window(xp, src, src_start, rows, start, n, k, left, t_all)
         return xp
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
@@ -184,9 +194,7 @@ if AVAILABLE:
         used = np.flatnonzero(peak > 0.0)  # a silent row adds nothing
         n = e - a
         hp = _window(prev, s, used, a, n, k_dec, dec_left, t_all)
-        wq = np.empty((w_dec.shape[0], len(used), k_dec), np.float32)
-        for q in range(len(used)):
-            wq[:, q, :] = w_dec[:, used[q], :]
+        wq = w_dec[:, used, :]
         out = np.empty((w_dec.shape[0], n), np.float32)
         _conv(hp, wq, shift, out, n)
         y[:, a:e] = out

@@ -47,21 +47,7 @@ if fused.AVAILABLE:
     import numba
     from numba import njit, prange
 
-    from gesturekit.units.neural.fused import _conv, _relu_rows, _taps
-
-    @njit(boundscheck=False, cache=True, nogil=True)
-    def _pad_rows(dst, src, rows, n, k, left):  # noqa: ANN001
-        """``dst[q, :n + k - 1]`` = row ``rows[q]`` of ``src`` over frames ``-left .. n + k - 1 -
-        left``, zero outside ``0 .. n``: the padded input of a "valid" width-``k`` conv."""
-        for q in range(len(rows)):
-            d = dst[q]
-            s = src[rows[q]]
-            for t in range(left):
-                d[t] = 0.0
-            for t in range(n):
-                d[left + t] = s[t]
-            for t in range(left + n, n + k - 1):
-                d[t] = 0.0
+    from gesturekit.units.neural.fused import _conv, _fill_window, _relu_rows, _taps
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _conv_wgrad(g, off, xp, gw, n):  # noqa: ANN001
@@ -133,7 +119,7 @@ if fused.AVAILABLE:
             w = weights[i]
             k = w.shape[2]
             xp = xps[i][b]
-            _pad_rows(xp, src, np.arange(w.shape[1]), n, k, k // 2)
+            _fill_window(xp, src, 0, np.arange(w.shape[1]), 0, n, k, k // 2, n)
             a = acts[i][b]
             _conv(xp, w, biases[i], a, n)
             peak = np.empty(w.shape[0], np.float32)
@@ -146,12 +132,9 @@ if fused.AVAILABLE:
                 u += 1
         n_used[b] = u
         rows = used[b, :u]
-        _pad_rows(hp[b], src, rows, n, k_dec, dec_left)
-        wq = np.empty((c_out, u, k_dec), np.float32)
-        for q in range(u):
-            wq[:, q, :] = w_dec[:, rows[q], :]
+        _fill_window(hp[b], src, 0, rows, 0, n, k_dec, dec_left, n)
         y = xh[b]
-        _conv(hp[b], wq, zero_bias, y, n)
+        _conv(hp[b], w_dec[:, rows, :], zero_bias, y, n)
         err = 0.0
         for a in range(c_out):
             for t in range(n):
@@ -196,11 +179,8 @@ if fused.AVAILABLE:
         gwq = np.empty((c_out, u, k_dec), np.float32)  # flipped taps
         _conv_wgrad(gxp, centre, hp[b], gwq, n)
         gwd[b, :, :u, :] = gwq
-        wdq = np.empty((u, c_out, k_dec), np.float32)
-        for q in range(u):
-            wdq[q] = w_dec_t[rows[q]]
         gh = np.empty((u, n), np.float32)
-        _conv(gxp, wdq, np.zeros(u, np.float32), gh, n)
+        _conv(gxp, w_dec_t[rows], np.zeros(u, np.float32), gh, n)
         a1c, a2c, a1t, a2t = _item_derivatives(b, n, nc, nt, *terms, coef)
         # + the sparsity terms; through the scores' ReLU; padded for the layer's input gradient
         last = n_layers - 1
@@ -230,12 +210,8 @@ if fused.AVAILABLE:
                 gb[q] = s
             if i == 0:
                 break
-            wt = weights_t[i]
-            wtq = np.empty((n_in, nr, k), np.float32)
-            for q in range(nr):
-                wtq[:, q, :] = wt[:, rows[q], :]
             ga = np.empty((n_in, n), np.float32)
-            _conv(gz, wtq, np.zeros(n_in, np.float32), ga, n)
+            _conv(gz, weights_t[i][:, rows, :], np.zeros(n_in, np.float32), ga, n)
             prev = acts[i - 1][b]
             lq = weights[i - 1].shape[2] // 2
             gz = np.zeros((n_in, n + 2 * lq), np.float32)

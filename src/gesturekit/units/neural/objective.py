@@ -79,7 +79,7 @@ def training_objective(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``objective(model(batch.x, batch.mask), batch, cfg)`` for a training step (``model``: ``net``
     or its distributed wrapper): for a plain AE-CNMF on the CPU the same loss and gradients in two
-    compiled passes (:mod:`~gesturekit.units.neural.fused_training`, about 3x as fast)."""
+    compiled passes (:mod:`~gesturekit.units.neural.fused_training`, about twice as fast)."""
     if fused_training.applies(model, net, batch):
         return fused_training.fused_objective(net, batch, cfg)  # type: ignore[arg-type]
     return objective(model(batch.x, batch.mask), batch, cfg, beta_kl=beta_kl)
