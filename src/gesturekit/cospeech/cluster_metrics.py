@@ -77,8 +77,17 @@ def read_reference_centres(path: str | Path, key: str = REFERENCE_CENTRES_KEY) -
 
 def classification_scores(pred: np.ndarray, true: np.ndarray, n_classes: int) -> dict[str, float]:
     """Support-weighted F1, accuracy, mean precision and mean recall from label vectors."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (true, pred), 1)
+    return scores_from_confusion(confusion(pred, true, n_classes))
+
+
+def confusion(pred: np.ndarray, true: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_classes, n_classes)`` counts, rows the true class (adds up over chunks of labels)."""
+    flat = np.asarray(true, dtype=np.int64).ravel() * n_classes + np.asarray(pred, dtype=np.int64).ravel()
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def scores_from_confusion(cm: np.ndarray) -> dict[str, float]:
+    """The scores of :func:`classification_scores` from a confusion matrix."""
     tp = np.diag(cm).astype(np.float64)
     support = cm.sum(axis=1).astype(np.float64)
     predicted = cm.sum(axis=0).astype(np.float64)

@@ -1,10 +1,12 @@
-"""Model-side data: feature clips, pose formats, windows for training, and loading by path.
+"""Model-side data types: feature clips, pose formats, the kinds of text features, clip folders.
 
-A :class:`FeatureClip` holds one recording's features at pose rate: ``audio`` ``(N, F)``
+A :class:`FeatureClip` holds one interval's features at pose rate: ``audio`` ``(N, F)``
 log-mel frames, ``text`` ``(N, D)`` frame-aligned word features, ``pose`` ``(N, P)`` (the
-model's pose vector). :class:`PoseFormat` maps pose vectors to ``(frames, joints, dims)``.
-``load_clips(path, speaker)`` reads a feature-clip folder (``clips/*.npz`` + ``corpus.json``,
-written by :func:`write_clip_folder`, e.g. the synthetic corpus) or a BEAT2 folder of takes.
+model's pose vector). :class:`PoseFormat` maps pose vectors to ``(frames, joints, dims)``
+(:data:`PATS_FORMAT`, :data:`SMPLX_6D` for BEAT2's rotations). A feature-clip folder
+(``clips/*.npz`` + ``corpus.json``, :func:`write_clip_folder`, e.g. the synthetic corpus) is one
+of the inputs the store cache packs; training and sampling read every corpus from a packed store
+(:mod:`gesturekit.cospeech.inputs`), never as a list of clips in memory.
 
 :attr:`Corpus.text_features` names what the clips' text features are (one of
 :data:`TEXT_FEATURES`): a model can only be given, at generation time, text features of the kind
@@ -20,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gesturekit.errors import ConfigError, DataError, FormatError
+from gesturekit.errors import DataError, FormatError
 from gesturekit.fsutil import atomic_path, atomic_write_json
-from gesturekit.skeleton import PATS_JOINTS, PATS_MODEL_JOINTS, PATS_PARENTS
+from gesturekit.skeleton import BEAT2_JOINTS, BEAT2_PARENTS, PATS_JOINTS, PATS_MODEL_JOINTS, PATS_PARENTS
 
 CLIP_FORMAT = "gesturekit-feature-clips"
 
@@ -98,9 +100,9 @@ class PoseFormat:
             return out
         out = pose.reshape(pose.shape[0], len(self.joint_names), self.dims)
         if self.kind == "smplx6d":
-            from gesturekit.cospeech.beat2_clips import rot6d_to_axis_angle
+            from gesturekit.features.rotations import rot6d_to_axis_angle
 
-            return rot6d_to_axis_angle(out)
+            return rot6d_to_axis_angle(out).astype(np.float32)
         return out
 
     def to_dict(self) -> dict:
@@ -119,6 +121,8 @@ class PoseFormat:
 
 
 PATS_FORMAT = PoseFormat("pats", PATS_JOINTS, PATS_PARENTS, 2, PATS_MODEL_JOINTS)
+#: BEAT2's SMPL-X pose as the 55 joints' rotations in the 6-D representation (``pose/rot6d``, 330-d)
+SMPLX_6D = PoseFormat("smplx6d", BEAT2_JOINTS, BEAT2_PARENTS, 6)
 
 
 @dataclass
@@ -216,125 +220,3 @@ def read_clip_folder(root: Path, speaker: str | None = None) -> Corpus:
         raise DataError(f"no clips for speaker {speaker!r}; speakers here: {known}", path=root)
     fmt = PoseFormat.from_dict(meta["pose_format"])
     return Corpus(clips, fmt, float(meta["fps"]), str(root), text_features)
-
-
-TEXT_INPUTS = ("features", "token-ids")
-
-
-def text_input_for(text_mode: str) -> str:
-    """The ``text`` of :func:`load_corpus` a generator with ``text_mode`` reads: "token-ids" for a
-    trainable token embedding (``"tokens"``), else "features"."""
-    return "token-ids" if text_mode == "tokens" else "features"
-
-
-def load_corpus(
-    path: str | Path,
-    speaker: str | None = None,
-    *,
-    holdout: float = 0.2,
-    fps: float = 15.0,
-    text: str = "features",
-) -> Corpus:
-    """Read the clips under ``path``: a feature-clip folder, a packed store, a PATS data folder, or
-    a BEAT2 folder (``*.npz`` + ``*.wav``; split in time by ``holdout``).
-
-    ``text="token-ids"``: the clips' text is PATS's ``text/tokens`` ids ``(frames, 1)`` (for a
-    trainable token embedding) rather than feature vectors; only PATS folders, packed stores and
-    clip folders written from them have those.
-    """
-    if text not in TEXT_INPUTS:
-        raise ConfigError(f"text must be one of {list(TEXT_INPUTS)}, got {text!r}")
-    ids = text == "token-ids"
-    root = Path(path)
-    if not root.exists():
-        raise DataError("data path not found", path=root)
-    if (root / "corpus.json").exists():
-        corpus = read_clip_folder(root, speaker)
-        if ids and corpus.text_features != "token-ids":
-            raise DataError(
-                f"text_mode 'tokens' needs WordPiece token ids; these clips hold "
-                f"{TEXT_FEATURES[corpus.text_features]}", path=root,
-            )  # fmt: skip
-        return corpus
-    if (root / "store.json").exists():
-        from gesturekit.cospeech.store_clips import load_store_corpus
-
-        return load_store_corpus(root, speaker, fps, token_ids=ids)
-    from gesturekit.io.pats import is_pats_root
-
-    if is_pats_root(root):
-        from gesturekit.cospeech.store_clips import load_pats_corpus
-
-        return load_pats_corpus(root, speaker, fps, token_ids=ids)
-    if root.is_dir() and any(root.glob("*.npz")) and any(root.glob("*.wav")):
-        if ids:
-            raise DataError(
-                "text_mode 'tokens' needs WordPiece token ids (PATS `text/tokens`); a BEAT2 folder has "
-                "words only: use text_mode 'features' (hashed word vectors)", path=root,
-            )  # fmt: skip
-        from gesturekit.cospeech.beat2_clips import load_beat2_corpus
-
-        return load_beat2_corpus(root, speaker, holdout=holdout, fps=fps)
-    raise DataError(
-        "not a feature-clip folder (corpus.json), a packed store (store.json), a PATS data folder "
-        "or a BEAT2 folder (npz + wav takes)", path=root,
-    )  # fmt: skip
-
-
-# ----------------------------------------------------------------------------- windows
-
-
-def window_starts(n: int, length: int, hop: int) -> np.ndarray:
-    """Start frames of the windows of ``length`` with ``hop`` (0 = non-overlapping) in ``n`` frames."""
-    step = hop if hop > 0 else length
-    return np.arange(0, n - length + 1, step) if n >= length else np.zeros(0, dtype=np.int64)
-
-
-@dataclass
-class Windows:
-    """Stacked windows: ``audio`` ``(N, T, F)``, ``text`` ``(N, T, D)``, ``pose`` ``(N, T, P)``,
-    ``labels`` ``(N, T)`` (k-means clusters, filled later), and the clip id and start of each."""
-
-    audio: np.ndarray
-    text: np.ndarray
-    pose: np.ndarray
-    clip: list[str]
-    start: np.ndarray
-    labels: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.pose)
-
-
-def check_text_widths(clips: list[FeatureClip], source: str | Path | None = None) -> None:
-    """Raise :class:`DataError` when the clips' text features differ in width (a model takes one)."""
-    widths: dict[int, str] = {}
-    for c in clips:
-        widths.setdefault(c.text.shape[1], c.clip_id)
-    if len(widths) > 1:
-        seen = ", ".join(f"{w}-d in {cid}" for w, cid in sorted(widths.items()))
-        raise DataError(
-            f"clips have text features of different widths ({seen}; e.g. text/bert in some intervals, "
-            "text/tokens in others); a model takes one kind: use intervals that share one",
-            path=source or None,
-        )
-
-
-def make_windows(clips: list[FeatureClip], length: int, hop: int) -> Windows:
-    """Windows of ``length`` frames every ``hop`` (0: non-overlapping); the clips' text features
-    must share one width (see :func:`check_text_widths`)."""
-    a, t, p, cid, st = [], [], [], [], []
-    for c in clips:
-        s = window_starts(len(c.pose), length, hop)
-        if not len(s):
-            continue
-        idx = s[:, None] + np.arange(length)
-        a.append(c.audio[idx])
-        t.append(c.text[idx])
-        p.append(c.pose[idx])
-        cid += [c.clip_id] * len(s)
-        st.append(s)
-    if not p:
-        raise DataError(f"no clip is long enough for one window of {length} frames")
-    return Windows(np.concatenate(a).astype(np.float32), np.concatenate(t).astype(np.float32),
-                   np.concatenate(p).astype(np.float32), cid, np.concatenate(st))  # fmt: skip

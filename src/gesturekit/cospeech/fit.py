@@ -1,25 +1,35 @@
-"""Training co-speech generators: config, data preparation, the G/D loop, evaluation, checkpoints.
+"""Training co-speech generators on the shared engine: config, data preparation, G/D steps, evaluation.
 
-``fit(cfg, data, speaker, out)`` trains the model named in ``cfg.model`` on the clips under
-``data`` and writes into the run folder ``out``:
+``fit(cfg, data, speaker, out)`` trains the model named in ``cfg.model`` on ``data`` (a packed
+store, or a PATS / BEAT2 / feature-clip folder that the store cache packs once) and writes the run
+folder ``out`` in the layout every gesturekit training run has (:mod:`gesturekit.train`):
 
 - ``config.yaml`` (the resolved config), ``model.safetensors`` + ``model.json`` (the best
-  generator with everything needed to use it: normalisers, pose format, clusters, and
+  generator with everything needed to use it: normalisers, pose format, clusters, window, and
   ``text_features``, the kind of text features it was trained on),
-- ``state.safetensors`` + ``state.json`` (the full training state after the last epoch:
-  G, D, optimisers, schedulers, RNGs, cc_nce statistics; ``--resume`` continues exactly),
-- ``history.csv`` and ``tb/`` (TensorBoard), one row/point per epoch.
+- ``state/`` (``state-<step>.safetensors`` + ``.json``, ``latest.json``, ``config.json``): the
+  full training state (G, D, optimisers, schedulers, RNGs, the cc_nce memory and its RNG, the
+  adversarial-weight counter), saved every epoch and every ``checkpoint_every_steps`` batches;
+  ``--resume`` continues bit for bit,
+- ``metrics.csv`` (``epoch, step, split, name, value``) and ``tensorboard/``, ``training.json``
+  (best epoch, what the data was: store, format, split rule, text features).
 
-Each epoch draws its window order from a generator seeded by (seed, epoch, rank), so a resumed
-run sees the same batches as an uninterrupted one. Mixed precision (bfloat16 autocast) is used
-on CUDA when ``amp``; DDP when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
+Data never sits in memory as a corpus: batches are gathered by window index from the store's
+memory maps (:mod:`gesturekit.cospeech.inputs`); the z-score statistics are summed one interval
+at a time, the k-means clusters fitted on a seeded sample of ``cluster_windows`` training windows,
+and the dev set is evaluated ``eval_batch`` windows at a time, keeping only the sums the metrics
+need. Under ``torchrun`` each rank trains on its share of every epoch's windows
+(:class:`~gesturekit.train.EpochSampler`) and evaluates its share of the dev windows; the sums
+are added over ranks. Mixed precision (bfloat16 autocast) is used on CUDA when ``amp``.
+Run folders written before this layout (``state.safetensors``, ``history.csv``, ``tb/``) still
+load for sampling and generation; ``--resume`` refuses them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import os
-import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,31 +38,47 @@ import numpy as np
 import torch
 from torch import nn
 
-from gesturekit.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from gesturekit.checkpoint import load_checkpoint, save_checkpoint
 from gesturekit.config import config_to_dict, save_config
 from gesturekit.cospeech import pose_metrics
-from gesturekit.cospeech.cluster_metrics import classification_scores
+from gesturekit.cospeech.cluster_metrics import confusion, scores_from_confusion
 from gesturekit.cospeech.clusters import PoseClusters
-from gesturekit.cospeech.data import (
-    TEXT_FEATURES,
-    Corpus,
-    PoseFormat,
-    Windows,
-    check_text_widths,
-    load_corpus,
-    make_windows,
-    text_input_for,
+from gesturekit.cospeech.data import PoseFormat
+from gesturekit.cospeech.inputs import (
+    StoreInputs,
+    describe,
+    feature_moments,
+    iter_chunks,
+    open_store,
+    sample_windows,
 )
 from gesturekit.cospeech.losses import LambdaSchedule, adversarial, loss_by_name
 from gesturekit.cospeech.models import VelocityDiscriminator, build_model, canonical_name, is_trainable
-from gesturekit.cospeech.models.layers import TEXT_MODES, WORDPIECE_VOCAB
-from gesturekit.cospeech.state import flatten_state, unflatten_state
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.normalize import Normalizer
-from gesturekit.fsutil import atomic_write_text
+from gesturekit.fsutil import atomic_write_json
 from gesturekit.runtime import resolve_device, seed_everything
+from gesturekit.store import WindowDataset
+from gesturekit.train import EpochSampler, MetricLogger, build_optimizer, build_scheduler
+from gesturekit.train.data import epoch_generator
+from gesturekit.train.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    cleanup_distributed,
+    distributed_device,
+    init_distributed,
+    wrap_ddp,
+)
+from gesturekit.train.loop import LoopConfig, Trainer
+from gesturekit.train.state import check_resume_config, latest_training_state, save_resume_config
 
 log = logging.getLogger("gesturekit")
+
+#: options that may differ between an interrupted run and its resumption
+RESUMABLE_CHANGES = {"epochs", "cache", "checkpoint_every_steps", "eval_batch"}
+#: files of the run-folder layout before the shared engine (still loaded for sampling)
+OLD_LAYOUT = ("state.json", "history.csv")
 
 
 @dataclass
@@ -129,8 +155,13 @@ class FitConfig:
     gamma: float = 0.99
     grad_clip: float = 1.0
     amp: bool = True
-    holdout: float = 0.2
+    holdout: float = 0.2  # unused: splits come from the data (the store's split rule); kept for old configs
     fps: float = 15.0
+    cache: str = ""  # store cache folder for raw data folders (empty: the user's cache directory)
+    checkpoint_every_steps: int = 0  # also save the training state every N batches (0: each epoch)
+    cluster_windows: int = 1024  # k-means pose clusters: fitted on a seeded sample of this many windows
+    baseline_windows: int = 4096  # mean-pose / nearest-neighbour baselines: fitted on this many windows
+    eval_batch: int = 64  # dev windows per forward pass (the dev set is evaluated chunk by chunk)
     model_options: ModelOptions = field(default_factory=ModelOptions)
 
 
@@ -139,144 +170,185 @@ class FitConfig:
 
 @dataclass
 class Prepared:
-    train: Windows
-    dev: Windows
+    """The run's data: windows of the train and dev splits (memory-mapped), normalisers, clusters."""
+
+    inputs: StoreInputs
+    train: WindowDataset
+    dev: WindowDataset
+    window: int
     pose_norm: Normalizer
     audio_norm: Normalizer
     clusters: PoseClusters | None
-    pose_format: PoseFormat
-    fps: float
     mean_pose: np.ndarray  # (P,) in data units
-    text_features: str = "unknown"  # the corpus's kind (data.TEXT_FEATURES); recorded in the model
+
+    @property
+    def pose_format(self) -> PoseFormat:
+        return self.inputs.pose_format
+
+    @property
+    def fps(self) -> float:
+        return self.inputs.fps
+
+    @property
+    def text_features(self) -> str:
+        return self.inputs.text_features
 
 
-def _normalise(w: Windows, pose_norm: Normalizer, audio_norm: Normalizer) -> Windows:
-    N, T = w.pose.shape[:2]
-    pose = pose_norm.transform(w.pose.reshape(N * T, -1)).reshape(N, T, -1)
-    audio = audio_norm.transform(w.audio.reshape(N * T, -1)).reshape(N, T, -1)
-    return Windows(audio, w.text, pose, w.clip, w.start, w.labels)
-
-
-def prepare(corpus: Corpus, cfg: FitConfig) -> Prepared:
-    train_clips, dev_clips = corpus.split("train"), corpus.split("dev")
-    if not train_clips:
-        raise DataError("no training clips", path=corpus.source)
-    if not dev_clips:
-        raise DataError("no dev clips (needed for the best checkpoint and early stopping)", path=corpus.source)
-    check_text_widths(train_clips + dev_clips, corpus.source)
-    _check_token_ids(corpus, cfg.model_options.text_mode)
-    pose_norm = Normalizer("zscore").fit([c.pose for c in train_clips])
-    audio_norm = Normalizer("zscore").fit([c.audio for c in train_clips])
-    train = make_windows(train_clips, cfg.window, cfg.hop)
-    dev = make_windows(dev_clips, cfg.window, 0)
+def prepare(inputs: StoreInputs, cfg: FitConfig) -> Prepared:
+    """Windows, z-score normalisers (summed interval by interval) and k-means clusters (fitted on a
+    seeded sample of training windows) of the store behind ``inputs``."""
+    store = inputs.store
+    needs = {
+        "train": "no training clips",
+        "dev": "no dev clips (needed for the best checkpoint and early stopping)",
+    }
+    for split, why in needs.items():
+        if split not in store.splits:
+            raise DataError(why, path=store.path)
+    inputs.check_token_ids(["train", "dev"])
+    train = inputs.dataset("train", cfg.window, cfg.hop)
+    dev = inputs.dataset("dev", cfg.window, 0)
+    for ds, name in ((train, "training"), (dev, "dev")):
+        if len(ds) == 0:
+            raise DataError(
+                f"no {name} clip is long enough for one window of {cfg.window} frames", path=store.path
+            )
+    moments = feature_moments(
+        inputs, inputs.dataset("train", cfg.window, cfg.hop, [inputs.pose_key, inputs.audio_key])
+    )
+    pose_norm = Normalizer.zscore_from_sums(*moments["pose"])
+    audio_norm = Normalizer.zscore_from_sums(*moments["audio"])
     clusters = None
     if cfg.num_clusters > 0:
+        ids = sample_windows(train, cfg.cluster_windows, cfg.seed)
+        poses = [inputs.arrays(b)[2] for _, b in iter_chunks(train, ids, 256)]
         clusters = PoseClusters(cfg.num_clusters, tuple(cfg.cluster_feats), cfg.seed)
-        clusters.fit(train.pose, corpus.pose_format.joint_of())
-        train.labels, dev.labels = clusters.predict(train.pose), clusters.predict(dev.pose)
-    mean_pose = np.concatenate([c.pose for c in train_clips]).mean(0)
-    return Prepared(
-        _normalise(train, pose_norm, audio_norm), _normalise(dev, pose_norm, audio_norm), pose_norm, audio_norm,
-        clusters, corpus.pose_format, corpus.fps, mean_pose, corpus.text_features,
-    )  # fmt: skip
+        clusters.fit(np.concatenate(poses), inputs.pose_format.joint_of())
+    mean_pose = np.asarray(pose_norm.shift, np.float64)
+    return Prepared(inputs, train, dev, cfg.window, pose_norm, audio_norm, clusters, mean_pose)
 
 
-def _check_token_ids(corpus: Corpus, text_mode: str) -> None:
-    """A token-embedding model (``text_mode: tokens``) needs clips of WordPiece ids in range."""
-    if text_mode not in TEXT_MODES:
-        raise ConfigError(f"model_options.text_mode must be one of {list(TEXT_MODES)}, got {text_mode!r}")
-    ids = corpus.text_features == "token-ids"
-    if text_mode == "tokens" and not ids:
-        raise DataError(
-            f"model_options.text_mode 'tokens' needs clips of WordPiece token ids (load the corpus with "
-            f"text='token-ids'); these hold {TEXT_FEATURES[corpus.text_features]}", path=corpus.source or None,
-        )  # fmt: skip
-    if text_mode == "features" and ids:
-        raise DataError(
-            "these clips hold token ids, which only model_options.text_mode 'tokens' takes",
-            path=corpus.source or None,
-        )
-    if ids:
-        for c in corpus.clips:
-            t = c.text[:, 0]
-            if len(t) and (t.min() < 0 or t.max() >= WORDPIECE_VOCAB or np.any(t != np.round(t))):
-                raise DataError(
-                    f"clip {c.clip_id}: text/tokens holds values that are not WordPiece ids "
-                    f"(0..{WORDPIECE_VOCAB - 1})",
-                    path=corpus.source or None,
-                )
+def model_arrays(
+    prep: Prepared, batch: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """A gathered batch -> normalised ``(audio, text, pose)``, the pose in data units and the
+    k-means labels ``(B, T)`` of that pose (None without clusters)."""
+    audio, text, raw = prep.inputs.arrays(batch)
+    b, t = raw.shape[:2]
+    labels = prep.clusters.predict(raw) if prep.clusters is not None else None
+    pose = prep.pose_norm.transform(raw.reshape(b * t, -1)).reshape(b, t, -1)
+    audio = prep.audio_norm.transform(audio.reshape(b * t, -1)).reshape(b, t, -1)
+    return audio, text, pose, raw, labels
 
 
 def model_kwargs(cfg: FitConfig, prep: Prepared, iters_per_epoch: int) -> dict[str, Any]:
     mo = config_to_dict(cfg.model_options)
     mo["curriculum_iters"] = max(1, int(mo.pop("curriculum_epochs") * iters_per_epoch))
+    inp = prep.inputs
     return dict(
-        mo, pose_dim=prep.train.pose.shape[-1], text_dim=prep.train.text.shape[-1],
-        audio_dim=prep.train.audio.shape[-1], num_clusters=max(cfg.num_clusters, 1), window=cfg.window,
-        seed=cfg.seed,
+        mo, pose_dim=inp.pose_dim, text_dim=inp.text_dim, audio_dim=inp.audio_dim,
+        num_clusters=max(cfg.num_clusters, 1), window=cfg.window, seed=cfg.seed,
     )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- evaluation
-
-
-@torch.no_grad()
-def predict_windows(
-    model: nn.Module, w: Windows, device: torch.device, batch: int = 64
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Generated poses ``(N, T, P)`` (normalised space) and cluster logits' argmax ``(N, T)`` or None."""
-    model.eval()
-    preds, labs = [], []
-    for i in range(0, len(w), batch):
-        a = torch.as_tensor(w.audio[i : i + batch], device=device)
-        t = torch.as_tensor(w.text[i : i + batch], device=device)
-        out, _, extra = model(a, t)
-        preds.append(out.float().cpu().numpy())
-        if "logits" in extra:
-            labs.append(extra["logits"].argmax(-1).cpu().numpy())
-    return np.concatenate(preds), (np.concatenate(labs) if labs else None)
-
 
 #: Dev metrics and whether lower is better (``dev_key`` picks one for the best checkpoint).
 LOWER_IS_BETTER = {"L1": True, "VelL1": True, "pck": False, "spatialNorm": True, "cluster_acc": False,
                    "cluster_f1": False, "L1_units": True}  # fmt: skip
 
 
-def window_metrics(pred: np.ndarray, true: np.ndarray, labels: tuple[np.ndarray, np.ndarray, int] | None,
-                   prep: Prepared) -> dict[str, float]:  # fmt: skip
-    """Dev metrics of ``(N, T, P)`` normalised windows, through the evaluation's own metric code.
+class DevMetrics:
+    """Dev metrics summed chunk by chunk (and over ranks): only the sums each metric needs are kept.
 
     ``L1``/``VelL1`` in the normalised space the model is trained in (as the reference); PCK and
     spatialNorm on joints in data units (spatialNorm's denominator over the same frames: the
-    reference's is never reset); cluster accuracy and F1 of the classifier's argmax ``labels``
-    ``(predicted, true, k)`` against the k-means label of the ground truth.
+    reference's is never reset); cluster accuracy and F1 of the classifier's argmax against the
+    k-means label of the ground truth, from a confusion matrix.
     """
-    N, T, P = pred.shape
-    every = np.arange(P)
-    out = {"L1": float(np.abs(pred - true).mean()), "VelL1": pose_metrics.vel_l1(pred, true, every, None)}
-    fmt = prep.pose_format
-    pu = prep.pose_norm.inverse_transform(pred.reshape(N * T, P))
-    tu = prep.pose_norm.inverse_transform(true.reshape(N * T, P))
-    out["L1_units"] = float(np.abs(pu - tu).mean())
-    pj, tj, mj = fmt.to_joints(pu), fmt.to_joints(tu), fmt.to_joints(prep.mean_pose[None])[0]
-    no_roots = np.zeros(0, dtype=int)  # PATS joints are already relative to the neck
-    joints = np.array([j for j in fmt.model_joints if j != 0]) if fmt.kind == "pats" else np.arange(pj.shape[1])
-    if fmt.kind == "pats":
-        out["pck"] = pose_metrics.pck([pj], [tj], joints, no_roots)["pck"]
-    out["spatialNorm"] = pose_metrics.spatial_norm([pj], [tj], joints, no_roots, [mj])
-    if labels is not None:
-        scores = classification_scores(labels[0].ravel(), labels[1].ravel(), labels[2])
-        out["cluster_acc"], out["cluster_f1"] = scores["cluster_accuracy"], scores["cluster_f1"]
-    return out
+
+    NAMES = ("l1", "n", "vel", "n_vel", "l1_units", "pck", "n_frames", "sn_diff", "sn_ref", "sn_n")
+
+    def __init__(self, prep: Prepared) -> None:
+        self.prep = prep
+        self.k = prep.clusters.k if prep.clusters is not None else 0
+        self.sums = np.zeros(len(self.NAMES) + self.k * self.k, np.float64)
+        fmt = prep.pose_format
+        self.pats = fmt.kind == "pats"
+        self.mean_joints = fmt.to_joints(prep.mean_pose[None])[0]
+        self.has_labels = False
+
+    def add(
+        self, pred: np.ndarray, true: np.ndarray, pred_labels: np.ndarray | None, labels: np.ndarray | None
+    ) -> None:
+        """One chunk: ``(N, T, P)`` generated and real windows (normalised), labels ``(N, T)``."""
+        n, t, p = pred.shape
+        fmt = self.prep.pose_format
+        s = dict(zip(self.NAMES, self.sums, strict=False))
+        s["l1"] += float(np.abs(pred - true).astype(np.float64).sum())
+        s["n"] += pred.size
+        if t > 1:
+            s["vel"] += pose_metrics.vel_l1(pred, true, np.arange(p), None) * n * (t - 1) * p
+            s["n_vel"] += n * (t - 1) * p
+        pu = self.prep.pose_norm.inverse_transform(pred.reshape(n * t, p))
+        tu = self.prep.pose_norm.inverse_transform(true.reshape(n * t, p))
+        s["l1_units"] += float(np.abs(pu - tu).astype(np.float64).sum())
+        pj, tj = fmt.to_joints(pu), fmt.to_joints(tu)
+        no_roots = np.zeros(0, dtype=int)  # PATS joints are already relative to the neck
+        joints = np.array([j for j in fmt.model_joints if j != 0]) if self.pats else np.arange(pj.shape[1])
+        if self.pats:
+            s["pck"] += pose_metrics.pck([pj], [tj], joints, no_roots)["pck"] * n * t
+        s["n_frames"] += n * t
+        sn = pose_metrics.spatial_norm_sums([pj], [tj], joints, no_roots, [self.mean_joints])
+        s["sn_diff"], s["sn_ref"], s["sn_n"] = s["sn_diff"] + sn[0], s["sn_ref"] + sn[1], s["sn_n"] + sn[2]
+        self.sums[: len(self.NAMES)] = [s[k] for k in self.NAMES]
+        if pred_labels is not None and labels is not None and self.k:
+            self.has_labels = True
+            self.sums[len(self.NAMES) :] += confusion(pred_labels, labels, self.k).ravel()
+
+    def result(self, dist: DistInfo) -> dict[str, float]:
+        totals = torch.from_numpy(np.append(self.sums, float(self.has_labels)))
+        all_reduce_sum(totals, dist)
+        v = totals.numpy()
+        s = dict(zip(self.NAMES, v, strict=False))
+        out = {"L1": s["l1"] / s["n"], "VelL1": s["vel"] / s["n_vel"] if s["n_vel"] else float("nan"),
+               "L1_units": s["l1_units"] / s["n"]}  # fmt: skip
+        if self.pats:
+            out["pck"] = s["pck"] / s["n_frames"]
+        out["spatialNorm"] = pose_metrics.spatial_norm_from_sums(
+            np.array([s["sn_diff"], s["sn_ref"], s["sn_n"]])
+        )
+        if v[-1] > 0 and self.k:
+            scores = scores_from_confusion(v[len(self.NAMES) : -1].reshape(self.k, self.k).astype(np.int64))
+            out["cluster_acc"], out["cluster_f1"] = scores["cluster_accuracy"], scores["cluster_f1"]
+        return {k: float(x) for k, x in out.items()}
 
 
-def evaluate(model: nn.Module, w: Windows, prep: Prepared, device: torch.device) -> dict[str, float]:
-    """Metrics over every window of ``w`` (normalised windows with labels)."""
-    pred, lab = predict_windows(model, w, device)
-    labels = None
-    if lab is not None and w.labels is not None and prep.clusters is not None:
-        labels = (lab, w.labels, prep.clusters.k)
-    return window_metrics(pred, w.pose, labels, prep)
+@torch.no_grad()
+def predict(
+    model: nn.Module, audio: np.ndarray, text: np.ndarray, device: torch.device
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Generated poses ``(N, T, P)`` (normalised space) and cluster logits' argmax ``(N, T)`` or None."""
+    model.eval()
+    out, _, extra = model(torch.as_tensor(audio, device=device), torch.as_tensor(text, device=device))
+    lab = extra["logits"].argmax(-1).cpu().numpy() if "logits" in extra else None
+    return out.float().cpu().numpy(), lab
+
+
+def evaluate(model: nn.Module, prep: Prepared, device: torch.device, dist: DistInfo | None = None,
+             batch: int = 64) -> dict[str, float]:  # fmt: skip
+    """Dev metrics over every dev window, ``batch`` windows at a time; under DDP each rank takes
+    every ``world``-th chunk and the sums are added over ranks."""
+    dist = dist or DistInfo()
+    acc = DevMetrics(prep)
+    ids = np.arange(len(prep.dev))
+    chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)][dist.rank :: dist.world_size]
+    for part in chunks:
+        audio, text, pose, _, labels = model_arrays(prep, prep.dev.get_batch(part))
+        prep.inputs.store.release()
+        pred, lab = predict(model, audio, text, device)
+        acc.add(pred, pose, lab, labels)
+    return acc.result(dist)
 
 
 # ----------------------------------------------------------------------------- model bundle
@@ -291,7 +363,7 @@ def save_model(
     meta = {
         "kind": "gesturekit-cospeech-model", "model": name, "kwargs": kwargs,
         "pose_norm": prep.pose_norm.to_dict(), "audio_norm": prep.audio_norm.to_dict(),
-        "pose_format": prep.pose_format.to_dict(), "fps": prep.fps, "window": int(prep.train.pose.shape[1]),
+        "pose_format": prep.pose_format.to_dict(), "fps": prep.fps, "window": prep.window,
         "mean_pose": prep.mean_pose.tolist(), "clusters": prep.clusters.to_dict() if prep.clusters else None,
         "text_features": prep.text_features, **extra,
     }  # fmt: skip
@@ -329,125 +401,38 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
 # ----------------------------------------------------------------------------- training
 
 
-def _dist() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+def is_old_layout(run: Path) -> bool:
+    """A run folder written by the loop before the shared engine (``state.json``, ``history.csv``)."""
+    return any((run / f).exists() for f in OLD_LAYOUT) and not (run / "state" / "latest.json").exists()
 
 
-def _make_optim(cfg: FitConfig, params) -> torch.optim.Optimizer:  # noqa: ANN001
-    cls = getattr(torch.optim, cfg.optim, None)
-    if cls is None:
-        raise ConfigError(f"unknown optimiser {cfg.optim!r}; give a torch.optim class name such as AdamW")
-    kw: dict[str, Any] = {"lr": cfg.lr}
-    if cfg.optim in ("AdamW", "Adam", "SGD"):
-        kw["weight_decay"] = cfg.weight_decay if cfg.optim == "AdamW" else 0.0
-    return cls(params, **kw)
+def _optimizer(cfg: FitConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    wd = cfg.weight_decay if cfg.optim.lower() == "adamw" else 0.0
+    return build_optimizer(params, cfg.optim, lr=cfg.lr, weight_decay=wd, momentum=0.0)
 
 
-class Trainer:
-    """The G/D training loop for one run (see the module docstring)."""
+class GANSteps:
+    """The generator and discriminator steps of one batch (the engine runs the loop around them)."""
 
-    def __init__(self, cfg: FitConfig, prep: Prepared, out: Path, device: torch.device) -> None:
-        self.cfg, self.prep, self.out, self.device = cfg, prep, out, device
-        self.world, self.rank, _ = _dist()
-        n = len(prep.train)
-        bs = cfg.batch_size
-        self.iters = cfg.num_iters if cfg.num_iters > 0 else max(1, n // (bs * self.world))
-        self.name = canonical_name(cfg.model)
-        self.kwargs = model_kwargs(cfg, prep, self.iters)
-        self.G = build_model(self.name, **self.kwargs).to(device)
-        self.trainable = is_trainable(self.G)
+    def __init__(self, cfg: FitConfig, G: nn.Module, D: nn.Module | None, Gm: nn.Module, Dm: nn.Module | None,
+                 trainer: Trainer, lam: LambdaSchedule, amp: bool) -> None:  # fmt: skip
+        self.cfg, self.G, self.D, self.Gm, self.Dm, self.trainer, self.lam = cfg, G, D, Gm, Dm, trainer, lam
         self.crit = loss_by_name(cfg.loss)
         self.adv_crit = loss_by_name(cfg.adv_loss or cfg.loss)
-        self.gan = cfg.gan and self.trainable
-        self.D = VelocityDiscriminator(self.kwargs["pose_dim"]).to(device) if self.gan else None
-        self.lam = LambdaSchedule(1.0, cfg.lambda_step, cfg.lambda_max, cfg.lambda_interval)
-        if self.trainable:
-            self.optG = _make_optim(cfg, [p for p in self.G.parameters() if p.requires_grad])
-            self.schG = torch.optim.lr_scheduler.ExponentialLR(self.optG, cfg.gamma)
-        if self.D is not None:
-            self.optD = _make_optim(cfg, self.D.parameters())
-            self.schD = torch.optim.lr_scheduler.ExponentialLR(self.optD, cfg.gamma)
-        self.Gm, self.Dm = self.G, self.D
-        if self.world > 1 and self.trainable:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [device.index] if device.type == "cuda" else None
-            self.Gm = DDP(self.G, device_ids=ids, find_unused_parameters=True)
-            if self.D is not None:
-                self.Dm = DDP(self.D, device_ids=ids)
-        self.epoch = 0
-        self.best: float | None = None
-        self.best_epoch = -1
-        self.bad_epochs = 0
-        self.history: list[dict[str, Any]] = []
-        self.amp = cfg.amp and device.type == "cuda"
-        key = cfg.dev_key.removeprefix("dev_")
-        if key not in LOWER_IS_BETTER:
-            raise ConfigError(f"dev_key {cfg.dev_key!r} is not a metric; use one of {sorted(LOWER_IS_BETTER)}")
-        self.dev_key, self.lower = key, LOWER_IS_BETTER[key]
-
-    # -- state ---------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        st: dict[str, Any] = {
-            "G": self.G.state_dict(), "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs, "history": self.history, "lambda_count": self.lam.count,
-            "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state()[1],
-            "numpy_pos": int(np.random.get_state()[2]), "python_rng": list(random.getstate()[1]),
-        }  # fmt: skip
-        if self.device.type == "cuda":
-            st["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        if self.trainable:
-            st["optG"], st["schG"] = self.optG.state_dict(), self.schG.state_dict()
-        if self.D is not None:
-            st["D"], st["optD"], st["schD"] = (
-                self.D.state_dict(),
-                self.optD.state_dict(),
-                self.schD.state_dict(),
-            )
-        cc = getattr(self.G, "cc", None)
-        if cc is not None:
-            st["cc"] = cc.state_dict()
-            st["cc_rng"] = cc.rng.bit_generator.state
-        return st
-
-    def save_state(self) -> None:
-        skel, tensors = flatten_state(self.state(), "s")
-        save_checkpoint(self.out / "state", tensors, {"kind": "gesturekit-cospeech-state", "state": skel})
-
-    def load_state(self) -> None:
-        tensors, meta = load_checkpoint(self.out / "state")
-        st = unflatten_state(meta["state"], tensors)
-        self.G.load_state_dict(st["G"])
-        self.epoch, self.best, self.best_epoch = st["epoch"], st["best"], st["best_epoch"]
-        self.bad_epochs, self.history, self.lam.count = st["bad_epochs"], st["history"], st["lambda_count"]
-        torch.set_rng_state(st["torch_rng"])
-        np.random.set_state(("MT19937", st["numpy_rng"], st["numpy_pos"], 0, 0.0))
-        random.setstate((3, tuple(st["python_rng"]), None))
-        if "cuda_rng" in st and self.device.type == "cuda":
-            torch.cuda.set_rng_state(st["cuda_rng"], self.device)
-        if self.trainable:
-            self.optG.load_state_dict(st["optG"])
-            self.schG.load_state_dict(st["schG"])
-        if self.D is not None:
-            self.D.load_state_dict(st["D"])
-            self.optD.load_state_dict(st["optD"])
-            self.schD.load_state_dict(st["schD"])
-        cc = getattr(self.G, "cc", None)
-        if cc is not None:
-            cc.load_state_dict(st["cc"])
-            cc.rng.bit_generator.state = st["cc_rng"]
-
-    # -- steps ---------------------------------------------------------------------------------
-    def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
-        w = self.prep.train
-        dev = self.device
-        lab = torch.as_tensor(w.labels[idx], device=dev) if w.labels is not None else None
-        return (torch.as_tensor(w.audio[idx], device=dev), torch.as_tensor(w.text[idx], device=dev),
-                torch.as_tensor(w.pose[idx], device=dev), lab)  # fmt: skip
+        self.amp = amp
+        self._draws: tuple[int, torch.Tensor] | None = None
 
     def _autocast(self):  # noqa: ANN202
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+
+    def d_first(self, epoch: int, batch: int) -> bool:
+        """``d_schedule: random``: whether batch ``batch`` of ``epoch`` is a D step (a function of
+        (seed, epoch) alone, so a resumed epoch draws the same)."""
+        if self._draws is None or self._draws[0] != epoch:
+            n = self.trainer.sampler.num_batches(epoch)
+            self._draws = (epoch, torch.rand(n, generator=epoch_generator(self.cfg.seed, epoch, "d_step")))
+        p_d = self.cfg.dg_iter_ratio / (self.cfg.dg_iter_ratio + 1.0)
+        return bool(self._draws[1][batch] < p_d)
 
     def g_step(self, audio, text, pose, labels, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:  # noqa: ANN001
         cfg = self.cfg
@@ -457,7 +442,7 @@ class Trainer:
             rec = self.crit(out.float(), pose)
             total = rec
             logs = {"pose": float(rec.detach())}
-            if self.gan:
+            if self.D is not None:
                 adv = self.lam.value * cfg.lambda_gan * adversarial(self.adv_crit, self.Dm(out).float(), True)
                 total = total + adv
                 logs["G_gan"] = float(adv.detach())
@@ -466,11 +451,7 @@ class Trainer:
                 w = cfg.lambda_cluster if k == "cluster_ce" else cfg.lambda_contrastive
                 total = total + w * v.float()
                 logs[k] = float(v.detach())
-        self.optG.zero_grad(set_to_none=True)
-        total.backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.G.parameters(), cfg.grad_clip)
-        self.optG.step()
+        self.trainer.backward_step(total, "G")
         logs["G_total"] = float(total.detach())
         return out.detach(), logs
 
@@ -481,144 +462,153 @@ class Trainer:
             real = adversarial(self.adv_crit, self.Dm(pose).float(), True)
             fk = self.lam.value * self.cfg.lambda_d * adversarial(self.adv_crit, self.Dm(fake).float(), False)
         self.lam.tick()
-        self.optD.zero_grad(set_to_none=True)
-        (real + fk).backward()
-        if self.cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.D.parameters(), self.cfg.grad_clip)
-        self.optD.step()
+        self.trainer.backward_step(real + fk, "D")
         return {"real_D": float(real.detach()), "fake_D": float(fk.detach())}
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
+    def batch(self, audio, text, pose, labels, epoch: int) -> dict[str, float]:  # noqa: ANN001
         cfg = self.cfg
-        n = len(self.prep.train)
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch * 101 + self.rank)
-        need = self.iters * cfg.batch_size
-        order = torch.cat([torch.randperm(n, generator=gen) for _ in range(-(-need // n))])[:need].numpy()
-        p_d = cfg.dg_iter_ratio / (cfg.dg_iter_ratio + 1.0)
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for it in range(self.iters):
-            audio, text, pose, labels = self._batch(order[it * cfg.batch_size : (it + 1) * cfg.batch_size])
-            logs: dict[str, float] = {}
-            if self.gan and cfg.d_schedule == "random" and float(torch.rand((), generator=gen)) < p_d:
-                with torch.no_grad():  # the reference: G in eval mode generates for the D step
-                    self.G.eval()
-                    fake = self.Gm(audio, text)[0].detach()
-                logs.update(self.d_step(pose, fake))
-            else:
-                fake, g_logs = self.g_step(audio, text, pose, labels, epoch)
-                logs.update(g_logs)
-                if self.gan and cfg.d_schedule == "alternate":
-                    for _ in range(max(1, round(cfg.dg_iter_ratio))):
-                        logs.update(self.d_step(pose, fake))
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v
-                counts[k] = counts.get(k, 0) + 1
-        if self.trainable:
-            self.schG.step()
-            if self.D is not None:
-                self.schD.step()
-        return {f"train_{k}": sums[k] / counts[k] for k in sums}
-
-    def fit_baseline(self) -> None:
-        w = self.prep.train
-        self.G.fit(w.audio, w.text, w.pose)
-
-    def run(self) -> dict[str, Any]:
-        cfg = self.cfg
-        writer = None
-        if self.rank == 0:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                writer = SummaryWriter(str(self.out / "tb"))
-            except ImportError:  # tensorboard is optional
-                writer = None
-        if not self.trainable:
-            self.fit_baseline()
-            metrics = {
-                f"dev_{k}": v for k, v in evaluate(self.G, self.prep.dev, self.prep, self.device).items()
-            }
-            self.history.append({"epoch": 0, **metrics})
-            self.best, self.best_epoch = metrics[f"dev_{self.dev_key}"], 0
-            self._save_best()
-            self._write_history()
-            return {"epochs": 0, "best_epoch": 0, "best": self.best, "dev_key": self.dev_key, **metrics}
-        start = self.epoch
-        for epoch in range(start, cfg.epochs):
-            logs = self.train_epoch(epoch)
-            self.epoch = epoch + 1
-            if self.world > 1:
-                torch.distributed.barrier()
-            if self.rank == 0:
-                metrics = {
-                    f"dev_{k}": v for k, v in evaluate(self.G, self.prep.dev, self.prep, self.device).items()
-                }
-                row = {"epoch": epoch, **logs, **metrics, "lr": self.optG.param_groups[0]["lr"]}
-                self.history.append(row)
-                val = metrics[f"dev_{self.dev_key}"]
-                better = self.best is None or (val < self.best if self.lower else val > self.best)
-                if better:
-                    self.best, self.best_epoch, self.bad_epochs = val, epoch, 0
-                    self._save_best()
-                elif epoch + 1 > cfg.min_epochs:
-                    self.bad_epochs += 1
-                if writer is not None:
-                    for k, v in row.items():
-                        if k != "epoch":
-                            writer.add_scalar(k.replace("_", "/", 1), v, epoch)
-                    writer.flush()
-                log.info(
-                    "epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
-                )
-                self._write_history()
-                self.save_state()
-            stop = torch.tensor(int(cfg.early_stopping and self.bad_epochs >= cfg.patience))
-            if self.world > 1:
-                torch.distributed.broadcast(stop, 0)
-            if int(stop):
-                log.info("early stopping after epoch %d (best epoch %d)", epoch, self.best_epoch)
-                break
-        if writer is not None:
-            writer.close()
-        last = self.history[-1] if self.history else {}
-        return {"epochs": self.epoch, "best_epoch": self.best_epoch, "best": self.best, "dev_key": self.dev_key,
-                **{k: v for k, v in last.items() if k.startswith("dev_")}}  # fmt: skip
-
-    def _save_best(self) -> None:
-        save_model(self.out / "model", self.G, self.name, self.kwargs, self.prep,
-                   {"best_epoch": self.best_epoch, "dev_key": self.dev_key, "best": self.best})  # fmt: skip
-
-    def _write_history(self) -> None:
-        keys: list[str] = []
-        for row in self.history:
-            keys += [k for k in row if k not in keys]
-        lines = [",".join(keys)] + [",".join(str(row.get(k, "")) for k in keys) for row in self.history]
-        atomic_write_text(self.out / "history.csv", "\n".join(lines) + "\n")
+        logs: dict[str, float] = {}
+        if self.D is not None and cfg.d_schedule == "random" and self.d_first(epoch, self.trainer.batch):
+            with torch.no_grad():  # the reference: G in eval mode generates for the D step
+                self.G.eval()
+                fake = self.Gm(audio, text)[0].detach()
+            logs.update(self.d_step(pose, fake))
+        else:
+            fake, g_logs = self.g_step(audio, text, pose, labels, epoch)
+            logs.update(g_logs)
+            if self.D is not None and cfg.d_schedule == "alternate":
+                for _ in range(max(1, round(cfg.dg_iter_ratio))):
+                    logs.update(self.d_step(pose, fake))
+        return logs
 
 
-def fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, *, device: str = "auto",
-        resume: bool = False, corpus: Corpus | None = None) -> dict[str, Any]:  # fmt: skip
-    """Train on ``data`` (or an already loaded ``corpus``) into the run folder ``out``."""
-    world, rank, local = _dist()
-    if world > 1:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if not torch.distributed.is_initialized():
-            torch.distributed.init_process_group(backend)
-        dev = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-    else:
-        dev = resolve_device(device)
+def fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: str | Path, *, device: str = "auto",
+        resume: bool = False, cache: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train on ``data`` into the run folder ``out`` (see the module docstring); ``cache`` (or
+    ``cfg.cache``) is the store cache folder for raw data folders."""
+    out = Path(out)
+    if resume and is_old_layout(out):
+        raise ConfigError(
+            f"{out}: this run folder has the layout of gesturekit before the shared training engine "
+            "(state.safetensors, history.csv), which --resume cannot continue; its model still samples and "
+            "generates: train again into a new folder"
+        )
+    if cfg.d_schedule not in ("alternate", "random"):
+        raise ConfigError(f"d_schedule must be 'alternate' or 'random', got {cfg.d_schedule!r}")
+    key = cfg.dev_key.removeprefix("dev_")
+    if key not in LOWER_IS_BETTER:
+        raise ConfigError(f"dev_key {cfg.dev_key!r} is not a metric; use one of {sorted(LOWER_IS_BETTER)}")
+    import torch.distributed as tdist
+
+    started = not (tdist.is_available() and tdist.is_initialized())
+    base = resolve_device(device)
+    dist = init_distributed(base)
+    try:
+        return _fit(cfg, data, speaker, out, distributed_device(base, dist), dist, key, resume, cache)
+    finally:
+        if started:
+            cleanup_distributed(dist)
+
+
+def _open_inputs(cfg: FitConfig, data: str | Path, speaker: str | None, cache: str | Path | None,
+                 dist: DistInfo) -> StoreInputs:  # fmt: skip
+    """Rank 0 opens (and, the first time, packs) the store; the other ranks then map the same one."""
+    where = cache or cfg.cache or None
+    store = open_store(data, where, speaker) if dist.is_main else None
+    barrier(dist)
+    if store is None:
+        store = open_store(data, where, speaker)
+    return StoreInputs.from_store(store, text_mode=cfg.model_options.text_mode, fps=cfg.fps, speaker=speaker)
+
+
+def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, device: torch.device, dist: DistInfo,
+         key: str, resume: bool, cache: str | Path | None) -> dict[str, Any]:  # fmt: skip
+    t0 = time.perf_counter()
     seed_everything(cfg.seed)
-    if corpus is None:
-        text = text_input_for(cfg.model_options.text_mode)
-        corpus = load_corpus(data, speaker, holdout=cfg.holdout, fps=cfg.fps, text=text)
-    prep = prepare(corpus, cfg)
-    if rank == 0:
+    inputs = _open_inputs(cfg, data, speaker, cache, dist)
+    prep = prepare(inputs, cfg)
+    about = describe(inputs)
+    if dist.is_main:
+        log.info("data: %s store %s (splits: %s; text: %s)", about["format"], about["store"],
+                 about["split_rule"], about["text_features"])  # fmt: skip
+    n_train = len(prep.train)
+    iters = cfg.num_iters if cfg.num_iters > 0 else max(1, n_train // (cfg.batch_size * dist.world_size))
+    name = canonical_name(cfg.model)
+    kwargs = model_kwargs(cfg, prep, iters)
+    G = build_model(name, **kwargs).to(device)
+    lower = LOWER_IS_BETTER[key]
+    state_dir = out / "state"
+    if dist.is_main:
         save_config(cfg, out / "config.yaml")
-    trainer = Trainer(cfg, prep, out, dev)
-    if resume and checkpoint_exists(out / "state"):
-        trainer.load_state()
-        log.info("resuming after epoch %d", trainer.epoch - 1)
-    result = trainer.run()
-    result["train_windows"], result["dev_windows"] = len(prep.train), len(prep.dev)
-    return result
+    sizes = {"train_windows": n_train, "dev_windows": len(prep.dev), "data": about}
+
+    def save_best(epoch: int, val: dict[str, float]) -> None:
+        extra = {"best_epoch": epoch, "dev_key": key, "best": val[key], "data": about}
+        save_model(out / "model", G, name, kwargs, prep, extra)
+
+    if not is_trainable(G):
+        ids = sample_windows(prep.train, cfg.baseline_windows, cfg.seed)
+        parts = [model_arrays(prep, b)[:3] for _, b in iter_chunks(prep.train, ids, 256)]
+        G.fit(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+        metrics = evaluate(G, prep, device, dist, cfg.eval_batch)
+        if dist.is_main:
+            save_best(0, metrics)
+            with MetricLogger(out) as logger:
+                logger.log(metrics, step=0, epoch=0, split="val")
+            summary = {"best_epoch": 0, "epochs": 0, "best": metrics[key], "dev_key": key, **sizes}
+            atomic_write_json(out / "training.json", summary)
+        return {"epochs": 0, "best_epoch": 0, "best": metrics[key], "dev_key": key,
+                **{f"dev_{k}": v for k, v in metrics.items()}, **sizes}  # fmt: skip
+
+    D = VelocityDiscriminator(kwargs["pose_dim"]).to(device) if cfg.gan else None
+    lam = LambdaSchedule(1.0, cfg.lambda_step, cfg.lambda_max, cfg.lambda_interval)
+    modules: dict[str, nn.Module] = {"G": G}
+    optimizers = {"G": _optimizer(cfg, [p for p in G.parameters() if p.requires_grad])}
+    if D is not None:
+        modules["D"] = D
+        optimizers["D"] = _optimizer(cfg, list(D.parameters()))
+    schedulers = {k: build_scheduler(o, "exponential", gamma=cfg.gamma) for k, o in optimizers.items()}
+    stateful: dict[str, Any] = {"lambda": lam}
+    if getattr(G, "cc", None) is not None:
+        stateful["cc"] = G.cc
+    Gm = wrap_ddp(G, dist, device, find_unused_parameters=True)
+    Dm = wrap_ddp(D, dist, device) if D is not None else None
+    sampler = EpochSampler(n_train, cfg.batch_size, seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
+                           batches_per_epoch=iters)  # fmt: skip
+    loop_cfg = LoopConfig(
+        epochs=cfg.epochs, monitor=key, mode="min" if lower else "max",
+        patience=cfg.patience if cfg.early_stopping else 0, min_epochs=cfg.min_epochs, grad_clip=cfg.grad_clip,
+        checkpoint_every_steps=cfg.checkpoint_every_steps,
+    )  # fmt: skip
+    resume_step = None
+    if resume and latest_training_state(state_dir) is not None:
+        check_resume_config(state_dir, config_to_dict(cfg), RESUMABLE_CHANGES)
+        resume_step = int(json.loads((state_dir / "latest.json").read_text())["counters"]["step"])
+    elif dist.is_main:
+        save_resume_config(state_dir, config_to_dict(cfg))
+    logger = MetricLogger(out, enabled=dist.is_main, resume_step=resume_step)
+    trainer = Trainer(state_dir, modules=modules, optimizers=optimizers, schedulers=schedulers, sampler=sampler,
+                      config=loop_cfg, logger=logger, dist=dist, stateful=stateful)  # fmt: skip
+    steps = GANSteps(cfg, G, D, Gm, Dm, trainer, lam, amp=cfg.amp and device.type == "cuda")
+
+    def train_batch(indices: list[int], epoch: int) -> dict[str, float]:
+        ids = np.asarray(indices, dtype=np.int64)
+        audio, text, pose, _, labels = model_arrays(prep, prep.train.get_batch(ids))
+        prep.inputs.store.release()
+        t = [torch.as_tensor(x, device=device) for x in (audio, text, pose)]
+        lab = torch.as_tensor(labels, device=device) if labels is not None else None
+        return steps.batch(t[0], t[1], t[2], lab, epoch)
+
+    result = trainer.fit(train_batch, lambda epoch: evaluate(G, prep, device, dist, cfg.eval_batch),
+                         on_best=save_best, resume=resume)  # fmt: skip
+    logger.close()
+    last = result.history[-1] if result.history else {}
+    dev = {f"dev_{k.removeprefix('val/')}": v for k, v in last.items() if k.startswith("val/")}
+    summary = {"best_epoch": result.best_epoch, "best": result.best_value, "dev_key": key,
+               "epochs": result.epochs_run, "steps": result.steps, "stopped_early": result.stopped_early,
+               **dev, **sizes}  # fmt: skip
+    if dist.is_main:
+        atomic_write_json(out / "training.json", {**summary, "seconds_this_process": time.perf_counter() - t0})
+        log.info("best epoch %d of %d: dev %s %.4g", result.best_epoch + 1, result.epochs_run, key,
+                 result.best_value if result.best_value is not None else float("nan"))  # fmt: skip
+    return summary

@@ -197,11 +197,20 @@ class ClusteredContrast:
         self.last_matched = 0
 
     def state_dict(self) -> dict:
-        return {"stats": list(self.stats), "tau": self.tau, "epoch": self.epoch}
+        """Everything a batch changes: statistics, threshold, this epoch's cluster dictionary and the
+        RNG, so that training resumed between two batches continues exactly."""
+        return {
+            "stats": list(self.stats), "tau": self.tau, "epoch": self.epoch, "last_matched": self.last_matched,
+            "clusters": [{"poses": c.poses, "keys": c.keys} for c in self.clusters],
+            "rng": self.rng.bit_generator.state,
+        }  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         self.stats, self.tau, self.epoch = list(state["stats"]), state["tau"], int(state["epoch"])
-        self.clusters = []
+        self.last_matched = int(state.get("last_matched", 0))
+        self.clusters = [_Cluster(c["poses"], c["keys"]) for c in state.get("clusters", [])]
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
 
     def reset(self) -> None:
         """Empty the cluster dictionary (done at each new epoch)."""
@@ -340,6 +349,12 @@ class LambdaSchedule:
 
     def tick(self) -> None:
         self.count += 1
+
+    def state_dict(self) -> dict:
+        return {"count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count = int(state["count"])
 
 
 def adversarial(criterion: nn.Module, scores: torch.Tensor, real: bool) -> torch.Tensor:

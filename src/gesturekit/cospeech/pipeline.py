@@ -249,7 +249,7 @@ class GesturePipeline:
     def _pats_text(self, words: Sequence[Segment], n: int) -> np.ndarray:
         """``(n, text_dim)`` text features of the model's PATS kind for ``words``, made as PATS made
         them: word pieces split over each word's frames, their ids, hashed ids or BERT vectors."""
-        from gesturekit.cospeech.store_clips import token_vectors
+        from gesturekit.cospeech.inputs import token_vectors
         from gesturekit.features.text import SILENCE, contextual_embeddings, load_tokenizer, word_pieces
 
         tier = words if isinstance(words, SegmentTier) else SegmentTier("words", list(words))

@@ -210,12 +210,29 @@ def spatial_norm(
     mean_poses: Sequence[np.ndarray],
 ) -> float:
     """``sqrt(mean (d(gen) - d(gt))^2) / sqrt(mean d(gt)^2)``, d = mean joint distance from the mean pose."""
+    return spatial_norm_from_sums(spatial_norm_sums(gen, gt, joints, roots, mean_poses))
+
+
+def spatial_norm_sums(
+    gen: Sequence[np.ndarray],
+    gt: Sequence[np.ndarray],
+    joints: np.ndarray,
+    roots: np.ndarray,
+    mean_poses: Sequence[np.ndarray],
+) -> np.ndarray:
+    """``[sum (d(gen) - d(gt))^2, sum d(gt)^2, frames]``: spatialNorm's terms, to add up over chunks."""
     dg = np.linalg.norm(_centred(gen, roots, mean_poses)[:, joints], axis=-1).mean(axis=1)
     dr = np.linalg.norm(_centred(gt, roots, mean_poses)[:, joints], axis=-1).mean(axis=1)
-    denom = float(np.sqrt(np.mean(dr**2)))
+    return np.array([np.sum((dg - dr) ** 2), np.sum(dr**2), len(dr)], dtype=np.float64)
+
+
+def spatial_norm_from_sums(sums: np.ndarray) -> float:
+    """spatialNorm of the terms :func:`spatial_norm_sums` gave (summed over chunks)."""
+    diff, ref, n = (float(v) for v in sums)
+    denom = float(np.sqrt(ref / n)) if n else 0.0
     if denom == 0:
         return 1000.0  # the reference's value for a zero denominator
-    return float(np.sqrt(np.mean((dg - dr) ** 2)) / denom)
+    return float(np.sqrt(diff / n) / denom)
 
 
 def jerk(seqs: Sequence[np.ndarray], joints: np.ndarray, fps: float) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Generated poses for every interval of a split, and for a new recording.
+"""Generated poses for every interval of a split (read from a packed store one interval at a time),
+and for a new recording.
 
 ``sample_split`` writes the samples file (``gesturekit.cospeech.samples``) or, with
 ``layout="reference"``, the reference's ``keypoints/<split>/<speaker>/<interval>.h5`` files
@@ -17,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from gesturekit.cospeech.data import load_corpus, text_input_for
+from gesturekit.cospeech.inputs import StoreInputs, open_store
 from gesturekit.cospeech.pipeline import GesturePipeline
 from gesturekit.cospeech.positions import to_positions
 from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
@@ -28,50 +29,65 @@ from gesturekit.skeleton import SKELETONS, Skeleton
 
 
 def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path, *, speaker: str | None = None,
-                 layout: str = "samples", overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
+                 layout: str = "samples", overwrite: bool = False,
+                 cache: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Generate for every interval of ``split`` of ``data`` (a store, or a folder the store cache
+    packs), one whole interval at a time from the store's memory maps; written as they are made."""
     if layout not in ("samples", "reference"):
         raise ConfigError(f"layout must be 'samples' or 'reference', got {layout!r}")
     if layout == "reference" and pipe.pose_format.kind != "pats":
         raise ConfigError("--layout reference needs a PATS-format model (52 2-D keypoints)")
-    corpus = load_corpus(data, speaker, text=text_input_for(pipe.meta["kwargs"].get("text_mode", "features")))
-    pipe.check_corpus_text(corpus.text_features, data)
-    clips = corpus.split(split)
-    if not clips:
+    store = open_store(data, cache, speaker)
+    text_mode = pipe.meta["kwargs"].get("text_mode", "features")
+    inputs = StoreInputs.from_store(store, text_mode=text_mode, fps=pipe.fps, speaker=speaker)
+    pipe.check_corpus_text(inputs.text_features, data)
+    if split not in store.splits:
+        raise DataError(f"no clips in split {split!r}", path=data)
+    ds = inputs.dataset(split, 1, 1 << 30)  # one-frame "windows", one per interval: the split's intervals
+    ix = store.index(split)
+    chosen = np.unique(ds.window_interval).tolist()
+    if not chosen:
         raise DataError(f"no clips in split {split!r}", path=data)
     if out.exists() and not overwrite and (layout == "samples" or any(out.iterdir())):
         raise ConfigError(f"{out} exists; pass --overwrite to replace it")
-    items = []
-    for c in clips:
-        gen = pipe.from_features(c.audio, c.text)
-        gt = pipe.pose_format.to_joints(c.pose)
-        if pipe.pose_format.kind == "smplx6d":  # rotations -> joint positions on the generic skeleton
-            gen, gt = to_positions(gen).astype(np.float32), to_positions(gt).astype(np.float32)
-        item_id = c.clip_id.replace("/", "_").replace(":", "_")
-        items.append(
-            SampleItem(item_id, c.speaker, gen, gt, split=split, start_s=c.start_s, audio_path=c.audio_path)
-        )
+    starts = ix.get("starts")
+    audio_paths = ix.get("audio")
+    counts = {"intervals": 0, "frames": 0}
+
+    def items():  # noqa: ANN202 - generated one interval at a time and written at once
+        for i in chosen:
+            audio, text, pose = inputs.interval(ds, i)
+            gen = pipe.from_features(audio, text)
+            gt = pipe.pose_format.to_joints(pose)
+            if pipe.pose_format.kind == "smplx6d":  # rotations -> joint positions on the generic skeleton
+                gen, gt = to_positions(gen).astype(np.float32), to_positions(gt).astype(np.float32)
+            name = str(ix["names"][i]).replace("/", "_").replace(":", "_")
+            counts["intervals"] += 1
+            counts["frames"] += len(gen)
+            yield SampleItem(
+                name, store.speakers[int(ix["speakers"][i])], gen, gt, split=split,
+                start_s=float(starts[i]) if starts is not None else 0.0,
+                audio_path=(str(audio_paths[i]) or None) if audio_paths is not None else None,
+            )  # fmt: skip
+
     fmt = pipe.pose_format
     if layout == "samples":
         if fmt.kind == "smplx6d":
             sk, units = SKELETONS["beat2"], "m"
         else:
-            sk = Skeleton(fmt.kind, fmt.joint_names, fmt.parents, items[0].generated.shape[-1])
+            sk = Skeleton(fmt.kind, fmt.joint_names, fmt.parents, fmt.dims)
             units = "px" if fmt.kind == "pats" else "units"
-        write_samples(out, Samples(items, pipe.fps, sk, units, str(pipe.meta.get("model", ""))))
-        return {
-            "layout": layout,
-            "out": str(out),
-            "intervals": len(items),
-            "frames": int(sum(len(i.generated) for i in items)),
-        }
-    for it in items:
+        # write_samples iterates the items once: each interval is written as soon as it is generated
+        write_samples(out, Samples(items(), pipe.fps, sk, units, str(pipe.meta.get("model", ""))))  # type: ignore[arg-type]
+        return {"layout": layout, "out": str(out), **counts}
+    for it in items():
         target = out / "keypoints" / split / it.speaker / f"{it.interval_id}.h5"
         target.parent.mkdir(parents=True, exist_ok=True)
         arr = it.generated.astype(np.float64).copy()
         arr -= arr[:, :1]  # root at 0
         with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("pose/normalize", data=arr.transpose(0, 2, 1))  # (frames, 2, 52)
-    return {"layout": layout, "out": str(out), "intervals": len(items)}
+    return {"layout": layout, "out": str(out), "intervals": counts["intervals"]}
 
 
 def generate_file(

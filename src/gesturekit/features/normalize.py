@@ -56,6 +56,17 @@ class Normalizer:
         self.channels = list(channels) if channels is not None else self.channels
         return self
 
+    @classmethod
+    def zscore_from_sums(cls, count: float, total: np.ndarray, total_sq: np.ndarray) -> Normalizer:
+        """A fitted ``zscore`` normaliser from a frame count and per-channel sums and sums of squares
+        (float64, accumulated over chunks of a corpus too large to hold at once)."""
+        if count <= 0:
+            raise DataError("cannot fit a normaliser on no data")
+        shift = np.asarray(total, np.float64) / count
+        var = np.maximum(np.asarray(total_sq, np.float64) / count - shift**2, 0.0)
+        scale = np.sqrt(var)
+        return cls("zscore", shift=shift, scale=np.where(scale > 1e-12, scale, 1.0))
+
     @property
     def fitted(self) -> bool:
         return self.shift is not None

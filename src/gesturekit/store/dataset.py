@@ -19,6 +19,7 @@ statistics, ``(x - mean) / sqrt(var)`` (a zero variance counts as 1e-8^2, as the
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,19 @@ class PackedStore:
             raise DataError(f"store {self.path} has no training statistics for speaker {speaker!r}")
         return read_muvar(f)
 
+    def release(self) -> None:
+        """Drop the pages of every open memory map from this process's resident set.
+
+        The data stays in the OS page cache (a later read costs no disk access); only the
+        process's mapping forgets them, so a long pass over the store does not show up as
+        resident memory growing with the corpus (``madvise(MADV_DONTNEED)``; a no-op where the
+        platform lacks it).
+        """
+        for arr in self._arrays.values():
+            mm = getattr(arr, "_mmap", None)
+            if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+                mm.madvise(mmap.MADV_DONTNEED)
+
 
 class WindowDataset:
     """Windows of one split of a :class:`PackedStore`; index with a list of window ids for a batch.
@@ -127,6 +141,7 @@ class WindowDataset:
         repeat_text: bool = False,
         zscore: bool = False,
         speakers: Sequence[str] | None = None,
+        columns: dict[str, Sequence[int]] | None = None,
     ) -> None:
         self.store = store if isinstance(store, PackedStore) else PackedStore(store)
         self.split = split
@@ -148,10 +163,15 @@ class WindowDataset:
             interval, start = interval[keep], start[keep]
         self.window_interval, self.window_start = interval, start
         self._cols = {k: self.store.keys.index(k) for k in self.keys}
+        self._columns = {k: np.asarray(c, dtype=np.int64) for k, c in (columns or {}).items()}
+        self.interval_frames = np.floor(self.store.durations(split) * self.fs + 1e-6).astype(np.int64)
         self._arrays = {k: self.store.array(split, k) for k in self.keys}
         self._norm: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         if zscore:
-            self._norm = self._speaker_stats()
+            self._norm = {
+                k: (m[:, self._columns[k]], sd[:, self._columns[k]]) if k in self._columns else (m, sd)
+                for k, (m, sd) in self._speaker_stats().items()
+            }
 
     def _speaker_stats(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per key ``(mean (S, D), std (S, D))`` stacked over the store's speakers."""
@@ -187,25 +207,36 @@ class WindowDataset:
 
     def get_batch(self, ids: np.ndarray) -> dict[str, Any]:
         """The batch dict described in the module docstring, as torch tensors, vectorised."""
-        import torch
-
         ids = np.asarray(ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise IndexError(f"window index out of range 0..{len(self) - 1}")
+        return self._gather(self.window_interval[ids], self.window_start[ids], self.length)
+
+    def span(self, interval: int, start: int = 0, length: int | None = None) -> dict[str, Any]:
+        """Frames ``start .. start + length`` (default: to the end) of one interval at ``fs``, as a
+        batch of one window (the same gather as :meth:`get_batch`)."""
+        n = int(self.interval_frames[interval])
+        length = n - start if length is None else int(length)
+        if start < 0 or length < 1 or start + length > n:
+            raise IndexError(f"frames {start}..{start + length} outside interval {interval} ({n} frames)")
+        return self._gather(np.array([interval], np.int64), np.array([start], np.int64), length)
+
+    def _gather(self, iv: np.ndarray, starts: np.ndarray, length: int) -> dict[str, Any]:
+        import torch
+
         ix = self.store.index(self.split)
-        iv = self.window_interval[ids]
-        starts = self.window_start[ids]
         spk = ix["speakers"][iv]
         out: dict[str, Any] = {}
         for k in self.keys:
             c = self._cols[k]
-            rows = gather_rows(
-                ix["offsets"][iv, c], ix["lengths"][iv, c], ix["rates"][iv, c], starts, self.length, self.fs
-            )
+            rows = gather_rows(ix["offsets"][iv, c], ix["lengths"][iv, c], ix["rates"][iv, c], starts, length, self.fs)
             arr = self._arrays[k]
             # sorted unique rows read the memmap in file order; the inverse puts them back
             uniq, inv = np.unique(rows.ravel(), return_inverse=True)
-            vals = np.asarray(arr[uniq])[inv].reshape(*rows.shape, *arr.shape[1:])
+            vals = np.asarray(arr[uniq])
+            if k in self._columns:
+                vals = vals[:, self._columns[k]]
+            vals = vals[inv].reshape(*rows.shape, *vals.shape[1:])
             if k == TEXT_KEY:
                 out.update(self._text(vals.astype(np.int64)))
                 continue

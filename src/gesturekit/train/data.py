@@ -4,7 +4,9 @@
 ``(seed, epoch)``: a resumed run asks for the same epoch and skips the batches it already
 consumed (``start``), so the data order never depends on process history. Under distributed
 training each rank takes an interleaved shard of the same permutation (padded by wrapping, as
-``DistributedSampler`` does). :func:`epoch_generator` gives a fresh ``torch.Generator`` for any
+``DistributedSampler`` does). With ``batches_per_epoch`` an epoch is that many batches on every
+rank, drawn from successive permutations (the first is the usual one) when the items run out.
+:func:`epoch_generator` gives a fresh ``torch.Generator`` for any
 other per-epoch random draws (e.g. crop offsets), again a function of ``(seed, epoch, purpose)``.
 """
 
@@ -35,6 +37,7 @@ class EpochSampler:
     drop_last: bool = False
     rank: int = 0
     world_size: int = 1
+    batches_per_epoch: int = 0  # 0: one pass over the items
 
     def __post_init__(self) -> None:
         if self.n_items <= 0:
@@ -44,15 +47,23 @@ class EpochSampler:
 
     def indices(self, epoch: int) -> list[int]:
         """This rank's item order for ``epoch``."""
-        if self.shuffle:
-            order = torch.randperm(self.n_items, generator=epoch_generator(self.seed, epoch)).tolist()
-        else:
-            order = list(range(self.n_items))
+        if self.batches_per_epoch > 0:
+            need = self.batches_per_epoch * self.batch_size * self.world_size
+            orders = [self._order(epoch, r) for r in range(-(-need // self.n_items))]
+            return [i for o in orders for i in o][:need][self.rank :: self.world_size]
+        order = self._order(epoch, 0)
         if self.world_size > 1:
             total = -(-self.n_items // self.world_size) * self.world_size
             order = (order * (total // len(order) + 1))[:total]
             order = order[self.rank :: self.world_size]
         return order
+
+    def _order(self, epoch: int, repeat: int) -> list[int]:
+        """The ``repeat``-th permutation of ``epoch`` (0: the one-pass order)."""
+        if self.shuffle:
+            gen = epoch_generator(self.seed, epoch, "order" if repeat == 0 else f"order{repeat}")
+            return torch.randperm(self.n_items, generator=gen).tolist()
+        return list(range(self.n_items))
 
     def batches(self, epoch: int, start: int = 0) -> list[list[int]]:
         """The batches of ``epoch`` from batch number ``start`` on."""

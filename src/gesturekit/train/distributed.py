@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -66,16 +67,19 @@ def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def wrap_ddp(model: torch.nn.Module, info: DistInfo, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """``DistributedDataParallel(model)`` when distributed, else ``model`` unchanged."""
+def wrap_ddp(
+    model: torch.nn.Module, info: DistInfo, device: torch.device | str = "cpu", **ddp_options: Any
+) -> torch.nn.Module:
+    """``DistributedDataParallel(model, **ddp_options)`` when distributed, else ``model`` unchanged
+    (e.g. ``find_unused_parameters=True`` for a model whose branches depend on the epoch)."""
     if not info.enabled:
         return model
     device = torch.device(device)
     from torch.nn.parallel import DistributedDataParallel
 
     if device.type == "cuda":
-        return DistributedDataParallel(model, device_ids=[device.index or info.local_rank])
-    return DistributedDataParallel(model)
+        return DistributedDataParallel(model, device_ids=[device.index or info.local_rank], **ddp_options)
+    return DistributedDataParallel(model, **ddp_options)
 
 
 def barrier(info: DistInfo) -> None:

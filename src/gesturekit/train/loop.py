@@ -9,7 +9,10 @@ LR schedules, stops early, logs to :class:`MetricLogger`, and saves the full tra
 (end of every epoch, and every ``checkpoint_every_steps`` optimiser steps) so that a process
 killed at any moment resumes from its last state with ``fit(..., resume=True)`` and ends with
 bit-identical weights on the CPU. Several models and optimisers (e.g. a GAN) are supported:
-they are just more entries in ``modules`` / ``optimizers``.
+they are just more entries in ``modules`` / ``optimizers``. Any other state a model's training
+carries between batches (a contrastive memory and its own RNG, a loss-weight counter) goes in
+``stateful``: objects with ``state_dict()`` / ``load_state_dict()`` saved and restored with the
+rest, so a resume mid-epoch is exact for them too.
 """
 
 from __future__ import annotations
@@ -75,8 +78,10 @@ class Trainer:
         schedulers: Mapping[str, Any] | None = None,
         logger: MetricLogger | None = None,
         dist: DistInfo | None = None,
+        stateful: Mapping[str, Any] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.stateful = dict(stateful or {})
         self.modules = dict(modules)
         self.optimizers = dict(optimizers)
         self.schedulers = dict(schedulers or {})
@@ -118,6 +123,7 @@ class Trainer:
             "count": self._count,
             "history": list(self._history),
             "finished": self.finished,
+            "stateful": {k: obj.state_dict() for k, obj in self.stateful.items()},
         }
 
     def save_state(self) -> None:
@@ -148,6 +154,12 @@ class Trainer:
         self._count = int(extra["count"])
         self._history = [dict(h) for h in extra["history"]]
         self.finished = bool(extra["finished"])
+        stored = extra.get("stateful", {})
+        if set(stored) != set(self.stateful):
+            have = sorted(self.stateful)
+            raise KeyError(f"training state holds extra state {sorted(stored)}; the run has {have}")
+        for k, obj in self.stateful.items():
+            obj.load_state_dict(stored[k])
         return True
 
     # -- loop -------------------------------------------------------------------------------

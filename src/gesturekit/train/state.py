@@ -247,3 +247,30 @@ def load_training_state(
     if restore_rng:
         restore_rng_state(payload["rng"])
     return {"counters": payload["counters"], "extra": payload["extra"], "path": path}
+
+
+def check_resume_config(state_dir: str | Path, config: Mapping[str, Any], resumable: set[str]) -> None:
+    """A resumed run must use the interrupted run's options, except those in ``resumable``.
+
+    Compares ``config`` with ``state_dir/config.json`` (written by :func:`save_resume_config` when
+    the run started) and raises :class:`~gesturekit.errors.ConfigError` naming the options that differ.
+    """
+    import json
+
+    from gesturekit.errors import ConfigError
+
+    pointer = Path(state_dir) / "config.json"
+    if not pointer.exists():
+        return
+    before = json.loads(pointer.read_text())
+    now = dict(config)
+    diff = sorted(k for k in set(before) | set(now) if k not in resumable and before.get(k) != now.get(k))
+    if diff:
+        where = Path(state_dir).parent
+        raise ConfigError(f"{where}: --resume with options that differ from the interrupted run: {diff}")
+
+
+def save_resume_config(state_dir: str | Path, config: Mapping[str, Any]) -> None:
+    """Record the options a run started with (for :func:`check_resume_config`)."""
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(state_dir) / "config.json", dict(config))

@@ -11,8 +11,15 @@ from gesturekit.cli.common import add_run_options, print_json
 
 def register(sub: Any) -> None:
     p = sub.add_parser("fit", help="train a co-speech gesture model (CC-NCE and baselines)")
-    p.add_argument("--data", required=True, metavar="ROOT_OR_STORE", help="feature-clip folder or BEAT2 folder")
+    p.add_argument(
+        "--data", required=True, metavar="ROOT_OR_STORE",
+        help="packed store, PATS data folder, BEAT2 folder or feature-clip folder (folders are packed once "
+        "into the store cache)",
+    )  # fmt: skip
     p.add_argument("--speaker", default=None, help="speaker to train on")
+    p.add_argument(
+        "--cache", default=None, metavar="DIR", help="store cache folder (default: the user's cache)"
+    )
     p.add_argument("--model", default=None, help="model name (ccnce, ccnce-moco, ccnce-patchwise, mix, ...)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--num-iters", type=int, default=None, help="iterations per epoch (0: one pass)")
@@ -26,6 +33,9 @@ def register(sub: Any) -> None:
     s.add_argument("--data", required=True, metavar="ROOT_OR_STORE")
     s.add_argument("--split", default="test")
     s.add_argument("--speaker", default=None)
+    s.add_argument(
+        "--cache", default=None, metavar="DIR", help="store cache folder (default: the user's cache)"
+    )
     s.add_argument("--layout", default="samples", choices=["samples", "reference"])
     s.add_argument("--out", required=True, help="FILE.h5 (samples) or a folder (reference layout)")
     s.add_argument("--overwrite", action="store_true")
@@ -59,7 +69,9 @@ def _fit(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
     )  # fmt: skip
     out = prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
-    result = fit(cfg, args.data, args.speaker, out, device=args.device or "auto", resume=args.resume)
+    result = fit(
+        cfg, args.data, args.speaker, out, device=args.device or "auto", resume=args.resume, cache=args.cache
+    )
     print_json({"run": str(out), **result})
     return 0
 
@@ -70,7 +82,7 @@ def _sample(args: argparse.Namespace) -> int:
 
     pipe = GesturePipeline.load(args.run, args.device)
     res = sample_split(pipe, args.data, args.split, Path(args.out), speaker=args.speaker, layout=args.layout,
-                       overwrite=args.overwrite)  # fmt: skip
+                       overwrite=args.overwrite, cache=args.cache)  # fmt: skip
     print_json(res)
     return 0
 

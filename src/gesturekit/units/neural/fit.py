@@ -36,7 +36,7 @@ from gesturekit.train.distributed import (
     wrap_ddp,
 )
 from gesturekit.train.loop import LoopConfig, Trainer
-from gesturekit.train.state import latest_training_state
+from gesturekit.train.state import check_resume_config, latest_training_state, save_resume_config
 from gesturekit.units.methods import fit_normalizer
 from gesturekit.units.metrics import channel_r
 from gesturekit.units.neural.api import NeuralUnitModel
@@ -182,21 +182,6 @@ def _hparams(cfg: NeuralUnitsConfig, normalizer: Normalizer, phone_set: list[str
     }
 
 
-def _resume_check(cfg: NeuralUnitsConfig, state_dir: Path) -> None:
-    """A resumed run must use the interrupted run's options (except epochs, threads, ...)."""
-    pointer = state_dir / "config.json"
-    now = config_to_dict(cfg)
-    if pointer.exists():
-        before = json.loads(pointer.read_text())
-        diff = sorted(
-            k for k in set(before) | set(now) if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k)
-        )
-        if diff:
-            raise ConfigError(
-                f"{state_dir.parent}: --resume with options that differ from the interrupted run: {diff}"
-            )
-
-
 def fit_neural(
     train_records: list[EMARecording],
     val_records: list[EMARecording],
@@ -263,11 +248,10 @@ def fit_neural(
     state_dir = run_dir / "state"
     resume_step = None
     if resume and latest_training_state(state_dir) is not None:
-        _resume_check(cfg, state_dir)
+        check_resume_config(state_dir, config_to_dict(cfg), RESUMABLE_CHANGES)
         resume_step = int(json.loads((state_dir / "latest.json").read_text())["counters"]["step"])
     elif dist.is_main:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(state_dir / "config.json", config_to_dict(cfg))
+        save_resume_config(state_dir, config_to_dict(cfg))
     logger = MetricLogger(run_dir, enabled=dist.is_main, resume_step=resume_step)
     trainer = Trainer(
         state_dir, modules={"net": net}, optimizers={"opt": opt}, schedulers={"sched": sched},
