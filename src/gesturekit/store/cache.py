@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gesturekit.errors import ConfigError, DataError, FormatError
+from gesturekit.errors import ConfigError, FormatError
 from gesturekit.store.dataset import PackedStore
 from gesturekit.store.layout import PLAN_JSON, STORE_JSON
 
@@ -49,28 +49,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "gesturekit"
 
 
-def corpus_format(data: str | Path) -> str:
-    """``"store"``, ``"clips"``, ``"pats"`` or ``"beat2"`` for a data path; a clear error otherwise."""
-    from gesturekit.io.pats import is_pats_root
-
-    root = Path(data)
-    if not root.exists():
-        raise DataError("data path not found", path=root)
-    if (root / STORE_JSON).exists() or (root / PLAN_JSON).exists():
-        return "store"
-    if (root / "corpus.json").exists():
-        return "clips"
-    if is_pats_root(root):
-        return "pats"
-    if root.is_dir() and any(root.rglob("*.npz")):
-        return "beat2"
-    raise DataError(
-        "not a packed store (store.json), a feature-clip folder (corpus.json), a PATS data folder "
-        "(cmu_intervals_df.csv) or a BEAT2 folder (smplxflame_30/*.npz, or npz + wav takes)",
-        path=root,
-    )
-
-
 def open_corpus_store(
     data: str | Path,
     *,
@@ -83,8 +61,10 @@ def open_corpus_store(
 ) -> PackedStore:
     """The packed store of ``data`` (see the module docstring); ``holdout``/``dev_fraction`` set the
     time split of a BEAT2 folder without ``train_test_split.csv`` and matter nowhere else."""
+    from gesturekit.io.corpus_info import detect_format
+
     log = log or _log
-    fmt = corpus_format(data)
+    fmt = detect_format(data)
     if fmt == "store":
         return _open_given_store(Path(data))
     root = Path(data).resolve()

@@ -64,6 +64,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(info)
         return 0
     print(f"{info['format']} corpus at {info['root']}")
+    split = info.get("split")
+    if split is not None:
+        how = (
+            f"whole takes from {split['csv']}"
+            if split["rule"] == "csv"
+            else "in time inside each take (no train_test_split.csv)"
+        )
+        print(f"split: {how}")
+        for name in split["rows_without_files"]:
+            print(f"  CSV row without files: {name}")
+        for name in split["files_without_rows"]:
+            print(f"  take without a CSV row (left out): {name}")
     print(f"{'speaker':<16} {'train':>6} {'dev':>5} {'test':>5} {'missing':>7} {'hours':>8}  keys")
     for s, e in info["speakers"].items():
         counts = f"{e['train']:>6} {e['dev']:>5} {e['test']:>5} {e['missing']:>7} {e['hours']:>8.3f}"
