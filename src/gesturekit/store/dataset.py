@@ -67,7 +67,8 @@ class PackedStore:
         return self._arrays[(split, key)]
 
     def index(self, split: str) -> dict[str, Any]:
-        """``offsets``/``lengths``/``rates`` ``(n_intervals, n_keys)``, ``speakers``, ``names``, ``words``."""
+        """``offsets``/``lengths``/``rates`` ``(n_intervals, n_keys)``, ``speakers``, ``names``, ``words``,
+        ``starts`` (seconds into the recording) and ``audio`` (the recording's wav path or "")."""
         if split not in self.meta["splits"]:
             raise DataError(f"store {self.path} has no split {split!r} (it has {self.splits})")
         if split not in self._index:
@@ -80,6 +81,10 @@ class PackedStore:
                 "speakers": np.load(d / "speakers.npy").astype(np.int64),
                 "names": info["names"],
                 "words": info.get("words", []),
+                # where each interval starts in its recording, and the recording (stores packed
+                # before these were recorded: whole recordings, unknown audio)
+                "starts": np.asarray(info.get("starts", [0.0] * len(info["names"])), dtype=np.float64),
+                "audio": list(info.get("audio", [""] * len(info["names"]))),
             }
         return self._index[split]
 

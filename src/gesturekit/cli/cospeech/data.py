@@ -34,8 +34,10 @@ def register(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("pack", help="pack PATS intervals or BEAT2 takes into a memory-mapped store")
-    p.add_argument("root", help="PATS data folder or a folder of BEAT2 takes")
+    p = sub.add_parser(
+        "pack", help="pack PATS intervals, BEAT2 takes or feature clips into a memory-mapped store"
+    )
+    p.add_argument("root", help="PATS data folder, BEAT2 folder (as downloaded or flat) or feature-clip folder")
     p.add_argument("--speaker", action="append", default=None, help="speaker (repeatable; default all)")
     p.add_argument("--out", required=True, metavar="STORE")
     p.add_argument(
@@ -64,6 +66,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(info)
         return 0
     print(f"{info['format']} corpus at {info['root']}")
+    split = info.get("split")
+    if split is not None:
+        how = (
+            f"whole takes from {split['csv']}"
+            if split["rule"] == "csv"
+            else "in time inside each take (no train_test_split.csv)"
+        )
+        print(f"split: {how}")
+        for name in split["rows_without_files"]:
+            print(f"  CSV row without files: {name}")
+        for name in split["files_without_rows"]:
+            print(f"  take without a CSV row (left out): {name}")
     print(f"{'speaker':<16} {'train':>6} {'dev':>5} {'test':>5} {'missing':>7} {'hours':>8}  keys")
     for s, e in info["speakers"].items():
         counts = f"{e['train']:>6} {e['dev']:>5} {e['test']:>5} {e['missing']:>7} {e['hours']:>8.3f}"
@@ -106,7 +120,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     from gesturekit.io.corpus_info import detect_format
-    from gesturekit.store import pack_beat2, pack_pats, verify_store
+    from gesturekit.store import pack_beat2, pack_clips, pack_pats, verify_store
     from gesturekit.store.layout import STORE_JSON
 
     out = Path(args.out)
@@ -123,8 +137,16 @@ def cmd_pack(args: argparse.Namespace) -> int:
         "progress": _progress,
     }
     fmt = detect_format(args.root)
+    if fmt == "store":
+        raise ConfigError(f"{args.root} is a packed store already")
     if fmt == "pats":
         report = pack_pats(args.root, out, speakers=args.speaker, keys=keys, **kw)
+    elif fmt == "clips":
+        if keys is not None:
+            raise ConfigError(
+                "a feature-clip folder packs its pose, audio and text features; --keys does not apply"
+            )
+        report = pack_clips(args.root, out, speakers=args.speaker, **kw)
     else:
         report = pack_beat2(args.root, out, speakers=args.speaker, keys=keys, vocab=args.model, **kw)
     for s in report.skipped:
