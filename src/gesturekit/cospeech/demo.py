@@ -1,9 +1,10 @@
 """The co-speech step of ``gesturekit demo``: train a tiny CC-NCE model, sample, generate.
 
-Data: the BEAT2 sample take (``../shared/realdata/beat2_sample``: first 80% trains, last 20%
-held out) when it exists, else the built-in synthetic corpus. Writes into ``out_dir``: the
-run folder ``run/`` (model, config, history), ``samples.h5`` (generated and ground-truth poses
-of the held-out part, the layout of :mod:`gesturekit.cospeech.samples`) and ``generated/poses.npz``
+Data: the BEAT2 sample take (``../shared/realdata/beat2_sample``: no split CSV, so split in time:
+the last 20% held out) when it exists, else the built-in synthetic corpus. Writes into
+``out_dir``: the run folder ``run/`` (model, config, metrics, state), the packed data in
+``store-cache/``, ``samples.h5`` (generated and ground-truth poses of the held-out part, the
+layout of :mod:`gesturekit.cospeech.samples`) and ``generated/poses.npz``
 (gestures for a whole recording: the BEAT2 take's audio, or a synthetic clip's features).
 """
 
@@ -28,7 +29,7 @@ def _beat2_dir() -> Path | None:
 
 
 def step(out_dir: str | Path, seed: int = 0, quick: bool = False) -> dict[str, Any]:
-    from gesturekit.cospeech.data import load_corpus, write_clip_folder
+    from gesturekit.cospeech.data import write_clip_folder
     from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
     from gesturekit.cospeech.pipeline import GesturePipeline
     from gesturekit.cospeech.sampling import generate_file, sample_split
@@ -37,9 +38,9 @@ def step(out_dir: str | Path, seed: int = 0, quick: bool = False) -> dict[str, A
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     beat2 = _beat2_dir()
+    corpus = None
     if beat2 is not None:
-        data: Path = beat2
-        corpus = load_corpus(beat2, None, holdout=0.2)
+        data: Path = beat2  # no train_test_split.csv: the store cache splits the take in time
     else:
         corpus = make_synthetic_corpus(n_train=12, n_dev=2, n_test=2, frames=128, seed=seed)
         data = write_clip_folder(out / "synthetic", corpus)
@@ -52,13 +53,15 @@ def step(out_dir: str | Path, seed: int = 0, quick: bool = False) -> dict[str, A
     )  # fmt: skip
     run = out / "run"
     run.mkdir(exist_ok=True)
-    res = fit(cfg, data, None, run, device="cpu", corpus=corpus)
+    cache = out / "store-cache"
+    res = fit(cfg, data, None, run, device="cpu", cache=cache)
     pipe = GesturePipeline.load(run)
-    samples = sample_split(pipe, data, "test", out / "samples.h5", overwrite=True)
+    samples = sample_split(pipe, data, "test", out / "samples.h5", overwrite=True, cache=cache)
     gen_dir = out / "generated"
     if beat2 is not None:
         gen = generate_file(pipe, beat2 / f"{BEAT2_TAKE}.wav", beat2 / f"{BEAT2_TAKE}.TextGrid", gen_dir)
     else:
+        assert corpus is not None
         clip = corpus.split("test")[0]
         poses = pipe.from_features(clip.audio, clip.text)
         gen_dir.mkdir(exist_ok=True)

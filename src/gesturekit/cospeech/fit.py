@@ -174,7 +174,7 @@ class Prepared:
 
     inputs: StoreInputs
     train: WindowDataset
-    dev: WindowDataset
+    dev: WindowDataset | None  # None: the data has no dev split (no best epoch, no early stopping)
     window: int
     pose_norm: Normalizer
     audio_norm: Normalizer
@@ -198,21 +198,19 @@ def prepare(inputs: StoreInputs, cfg: FitConfig) -> Prepared:
     """Windows, z-score normalisers (summed interval by interval) and k-means clusters (fitted on a
     seeded sample of training windows) of the store behind ``inputs``."""
     store = inputs.store
-    needs = {
-        "train": "no training clips",
-        "dev": "no dev clips (needed for the best checkpoint and early stopping)",
-    }
-    for split, why in needs.items():
-        if split not in store.splits:
-            raise DataError(why, path=store.path)
-    inputs.check_token_ids(["train", "dev"])
+    if "train" not in store.splits:
+        raise DataError("no training clips", path=store.path)
+    has_dev = "dev" in store.splits
+    inputs.check_token_ids(["train", "dev"] if has_dev else ["train"])
     train = inputs.dataset("train", cfg.window, cfg.hop)
-    dev = inputs.dataset("dev", cfg.window, 0)
-    for ds, name in ((train, "training"), (dev, "dev")):
-        if len(ds) == 0:
-            raise DataError(
-                f"no {name} clip is long enough for one window of {cfg.window} frames", path=store.path
-            )
+    if len(train) == 0:
+        raise DataError(
+            f"no training clip is long enough for one window of {cfg.window} frames", path=store.path
+        )
+    dev = inputs.dataset("dev", cfg.window, 0) if has_dev else None
+    if dev is not None and len(dev) == 0:
+        log.warning("no dev clip is long enough for one window of %d frames", cfg.window)
+        dev = None
     moments = feature_moments(
         inputs, inputs.dataset("train", cfg.window, cfg.hop, [inputs.pose_key, inputs.audio_key])
     )
@@ -340,6 +338,8 @@ def evaluate(model: nn.Module, prep: Prepared, device: torch.device, dist: DistI
     """Dev metrics over every dev window, ``batch`` windows at a time; under DDP each rank takes
     every ``world``-th chunk and the sums are added over ranks."""
     dist = dist or DistInfo()
+    if prep.dev is None:
+        return {}
     acc = DevMetrics(prep)
     ids = np.arange(len(prep.dev))
     chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)][dist.rank :: dist.world_size]
@@ -514,10 +514,10 @@ def _open_inputs(cfg: FitConfig, data: str | Path, speaker: str | None, cache: s
                  dist: DistInfo) -> StoreInputs:  # fmt: skip
     """Rank 0 opens (and, the first time, packs) the store; the other ranks then map the same one."""
     where = cache or cfg.cache or None
-    store = open_store(data, where, speaker) if dist.is_main else None
+    store = open_store(data, where, speaker, cfg.holdout) if dist.is_main else None
     barrier(dist)
     if store is None:
-        store = open_store(data, where, speaker)
+        store = open_store(data, where, speaker, cfg.holdout)
     return StoreInputs.from_store(store, text_mode=cfg.model_options.text_mode, fps=cfg.fps, speaker=speaker)
 
 
@@ -540,10 +540,16 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
     state_dir = out / "state"
     if dist.is_main:
         save_config(cfg, out / "config.yaml")
-    sizes = {"train_windows": n_train, "dev_windows": len(prep.dev), "data": about}
+    sizes = {
+        "train_windows": n_train,
+        "dev_windows": len(prep.dev) if prep.dev is not None else 0,
+        "data": about,
+    }
+    if prep.dev is None and dist.is_main:
+        log.warning("the data has no dev split: the model of the last epoch is kept, without early stopping")
 
     def save_best(epoch: int, val: dict[str, float]) -> None:
-        extra = {"best_epoch": epoch, "dev_key": key, "best": val[key], "data": about}
+        extra = {"best_epoch": epoch, "dev_key": key, "best": val.get(key), "data": about}
         save_model(out / "model", G, name, kwargs, prep, extra)
 
     if not is_trainable(G):
@@ -555,9 +561,9 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
             save_best(0, metrics)
             with MetricLogger(out) as logger:
                 logger.log(metrics, step=0, epoch=0, split="val")
-            summary = {"best_epoch": 0, "epochs": 0, "best": metrics[key], "dev_key": key, **sizes}
+            summary = {"best_epoch": 0, "epochs": 0, "best": metrics.get(key), "dev_key": key, **sizes}
             atomic_write_json(out / "training.json", summary)
-        return {"epochs": 0, "best_epoch": 0, "best": metrics[key], "dev_key": key,
+        return {"epochs": 0, "best_epoch": 0, "best": metrics.get(key), "dev_key": key,
                 **{f"dev_{k}": v for k, v in metrics.items()}, **sizes}  # fmt: skip
 
     D = VelocityDiscriminator(kwargs["pose_dim"]).to(device) if cfg.gan else None
@@ -575,9 +581,11 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
     Dm = wrap_ddp(D, dist, device) if D is not None else None
     sampler = EpochSampler(n_train, cfg.batch_size, seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                            batches_per_epoch=iters)  # fmt: skip
+    # without a dev split every epoch counts as the best so far: the last one is the run's model
+    monitor, mode = (key, "min" if lower else "max") if prep.dev is not None else ("epoch", "max")
     loop_cfg = LoopConfig(
-        epochs=cfg.epochs, monitor=key, mode="min" if lower else "max",
-        patience=cfg.patience if cfg.early_stopping else 0, min_epochs=cfg.min_epochs, grad_clip=cfg.grad_clip,
+        epochs=cfg.epochs, monitor=monitor, mode=mode, grad_clip=cfg.grad_clip,
+        patience=cfg.patience if cfg.early_stopping and prep.dev is not None else 0, min_epochs=cfg.min_epochs,
         checkpoint_every_steps=cfg.checkpoint_every_steps,
     )  # fmt: skip
     resume_step = None
@@ -599,8 +607,12 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
         lab = torch.as_tensor(labels, device=device) if labels is not None else None
         return steps.batch(t[0], t[1], t[2], lab, epoch)
 
-    result = trainer.fit(train_batch, lambda epoch: evaluate(G, prep, device, dist, cfg.eval_batch),
-                         on_best=save_best, resume=resume)  # fmt: skip
+    def validate(epoch: int) -> dict[str, float]:
+        return (
+            evaluate(G, prep, device, dist, cfg.eval_batch) if prep.dev is not None else {"epoch": float(epoch)}
+        )
+
+    result = trainer.fit(train_batch, validate, on_best=save_best, resume=resume)
     logger.close()
     last = result.history[-1] if result.history else {}
     dev = {f"dev_{k.removeprefix('val/')}": v for k, v in last.items() if k.startswith("val/")}

@@ -25,8 +25,6 @@ the baselines). After each gather the store's pages are released from the proces
 
 from __future__ import annotations
 
-import hashlib
-import os
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -62,95 +60,18 @@ def token_vectors(ids: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- opening a store
 
 
-def open_store(data: str | Path, cache: str | Path | None = None, speaker: str | None = None) -> PackedStore:
-    """The packed store of ``data`` (a store, or a PATS / BEAT2 / feature-clip folder packed once
-    into the store cache and reused while its sources are unchanged)."""
+def open_store(
+    data: str | Path, cache: str | Path | None = None, speaker: str | None = None, holdout: float = 0.2
+) -> PackedStore:
+    """The packed store of ``data``: a store as it is, or a PATS / BEAT2 / feature-clip folder packed
+    once into the store cache and reused while its sources are unchanged
+    (:func:`gesturekit.store.cache.open_corpus_store`; ``holdout``: BEAT2's time split without a CSV)."""
+    from gesturekit.store.cache import open_corpus_store
+
     path = Path(data)
     if not path.exists():
         raise DataError("data path not found", path=path)
-    try:
-        from gesturekit.store.cache import open_corpus_store
-    except ImportError:  # the store cache is not on this branch yet
-        return _open_store_fallback(path, cache)
-    return open_corpus_store(path, cache=cache, speakers=[speaker] if speaker else None)
-
-
-def _cache_dir(path: Path, cache: str | Path | None) -> Path:
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    h = hashlib.sha256(str(path.resolve()).encode())
-    for p in files:
-        st = p.stat()
-        h.update(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
-    root = (
-        Path(cache) if cache else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gesturekit"
-    )
-    return root / "stores" / h.hexdigest()[:20]
-
-
-def _open_store_fallback(path: Path, cache: str | Path | None) -> PackedStore:
-    from gesturekit.store.layout import STORE_JSON
-
-    if (path / STORE_JSON).exists():
-        return PackedStore(path)
-    out = _cache_dir(path, cache)
-    if (out / STORE_JSON).exists():
-        return PackedStore(out)
-    if (path / "corpus.json").exists():
-        _pack_clips(path, out)
-        return PackedStore(out)
-    from gesturekit.io.pats import is_pats_root
-    from gesturekit.store import pack_beat2, pack_pats
-
-    if is_pats_root(path):
-        from gesturekit.io.pats import PatsCorpus, interval_keys
-
-        first = next(iter(PatsCorpus(path).intervals(None)))
-        text = [k for k in ("text/bert", "text/tokens") if k in interval_keys(first.path)]
-        pack_pats(path, out, keys=["pose/normalize", "audio/log_mel_400", *text], overwrite=True)
-    elif path.is_dir() and any(path.rglob("*.npz")):
-        pack_beat2(path, out, keys=["pose/rot6d", "audio/log_mel_400"], overwrite=True)
-    else:
-        raise DataError(
-            "not a packed store (store.json), a feature-clip folder (corpus.json), a PATS data folder or a "
-            "BEAT2 folder",
-            path=path,
-        )
-    return PackedStore(out)
-
-
-def _pack_clips(root: Path, out: Path) -> None:
-    """A feature-clip folder as a store (format "clips"; keys pose/vector, audio/features, text/features)."""
-    from gesturekit.cospeech.data import read_clip_folder
-    from gesturekit.fsutil import atomic_write_json
-    from gesturekit.store.layout import STORE_JSON, key_file, split_dir
-
-    corpus = read_clip_folder(root)
-    keys = {"pose/vector": "pose", "audio/features": "audio", "text/features": "text"}
-    speakers = sorted({c.speaker for c in corpus.clips})
-    splits: dict[str, Any] = {}
-    for split in sorted({c.split for c in corpus.clips}):
-        clips = corpus.split(split)
-        d = split_dir(out, split)
-        d.mkdir(parents=True, exist_ok=True)
-        lengths = np.array([[len(c.pose)] * len(keys) for c in clips], np.int64)
-        offsets = np.cumsum(lengths, 0) - lengths
-        for k, attr in keys.items():
-            np.save(d / key_file(k), np.concatenate([getattr(c, attr) for c in clips]).astype(np.float32))
-        np.save(d / "offsets.npy", offsets)
-        np.save(d / "lengths.npy", lengths)
-        np.save(d / "rates.npy", np.full(lengths.shape, corpus.fps))
-        np.save(d / "speakers.npy", np.array([speakers.index(c.speaker) for c in clips], np.int32))
-        atomic_write_json(d / "intervals.json", {"names": [c.clip_id for c in clips], "words": []})
-        splits[split] = {"intervals": len(clips), "frames": {k: int(lengths[:, 0].sum()) for k in keys}}
-    first = corpus.clips[0]
-    dims = {"pose/vector": first.pose.shape[1], "audio/features": first.audio.shape[1],
-            "text/features": first.text.shape[1]}  # fmt: skip
-    atomic_write_json(out / STORE_JSON, {
-        "version": 1, "format": "clips", "source": str(root), "pose_key": "pose/vector", "speakers": speakers,
-        "keys": {k: {"dim": [dims[k]], "dtype": "float32"} for k in keys}, "splits": splits, "skipped": [],
-        "checksums": {}, "pose_format": corpus.pose_format.to_dict(), "fps": corpus.fps,
-        "text_features": corpus.text_features, "split_rule": "clips",
-    })  # fmt: skip
+    return open_corpus_store(path, cache=cache, speakers=[speaker] if speaker else None, holdout=holdout)
 
 
 # ----------------------------------------------------------------------------- model inputs
