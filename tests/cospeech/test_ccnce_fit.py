@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -11,16 +12,21 @@ import pytest
 import soundfile as sf
 import torch
 
+import gesturekit.cospeech.fit as fit_module
 from gesturekit.checkpoint import load_checkpoint
 from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit, load_model, predict_windows, prepare
+from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit, load_model, model_arrays, predict, prepare
+from gesturekit.cospeech.inputs import StoreInputs, open_store
 from gesturekit.cospeech.pipeline import GesturePipeline, run_windows
 from gesturekit.cospeech.samples import read_samples
 from gesturekit.cospeech.synthetic import make_synthetic_corpus
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.render.encode import probe
+from gesturekit.train.logging import read_metrics_csv
+from gesturekit.train.state import latest_training_state
 
 torch.set_num_threads(1)
+OLD_RUN = Path(__file__).parent / "data" / "old_layout_run"
 
 
 def tiny(**kw) -> FitConfig:
@@ -41,53 +47,115 @@ def clip_dir(tmp_path_factory, corpus):
     return write_clip_folder(tmp_path_factory.mktemp("clips") / "synth", corpus)
 
 
-def test_fit_writes_model_state_history_and_tensorboard(tmp_path, corpus):
-    res = fit(tiny(), "", None, tmp_path, device="cpu", corpus=corpus)
-    assert res["epochs"] == 2 and res["dev_key"] == "L1"
-    for name in (
-        "model.safetensors",
-        "model.json",
-        "state.safetensors",
-        "state.json",
-        "config.yaml",
-        "history.csv",
-    ):
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("store-cache")
+
+
+def test_fit_writes_the_engine_layout(tmp_path, clip_dir, cache):
+    res = fit(tiny(), clip_dir, None, tmp_path, device="cpu", cache=cache)
+    assert res["epochs"] == 2 and res["dev_key"] == "L1" and res["data"]["split_rule"] == "clips"
+    for name in ("model.safetensors", "model.json", "config.yaml", "metrics.csv", "training.json",
+                 "state/latest.json", "state/config.json"):  # fmt: skip
         assert (tmp_path / name).exists(), name
-    assert any((tmp_path / "tb").iterdir())
-    assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 3
+    assert not (tmp_path / "history.csv").exists() and not (tmp_path / "state.json").exists()
+    assert any((tmp_path / "tensorboard").iterdir())
+    rows = read_metrics_csv(tmp_path / "metrics.csv")
+    assert [r["epoch"] for r in rows if r["split"] == "val" and r["name"] == "L1"] == [0, 1]
+    assert {"pose", "G_gan", "real_D", "fake_D", "lr_G"} <= {r["name"] for r in rows if r["split"] == "train"}
+    summary = json.loads((tmp_path / "training.json").read_text())
+    assert summary["data"]["format"] == "clips" and summary["train_windows"] == res["train_windows"]
 
 
-def test_checkpoint_round_trip_gives_the_same_predictions(tmp_path, corpus):
+def _dev_prediction(run: Path, clip_dir: Path, cache: Path, cfg: FitConfig) -> np.ndarray:
+    model, _ = load_model(run)
+    prep = prepare(StoreInputs.from_store(open_store(clip_dir, cache)), cfg)
+    audio, text, _, _, _ = model_arrays(prep, prep.dev.get_batch(np.arange(len(prep.dev))))
+    return predict(model, audio, text, torch.device("cpu"))[0]
+
+
+def test_checkpoint_round_trip_gives_the_same_predictions(tmp_path, clip_dir, cache):
     cfg = tiny(epochs=1)
-    fit(cfg, "", None, tmp_path, device="cpu", corpus=corpus)
-    model, meta = load_model(tmp_path)
-    prep = prepare(corpus, cfg)
+    fit(cfg, clip_dir, None, tmp_path, device="cpu", cache=cache)
+    _, meta = load_model(tmp_path)
     tensors, _ = load_checkpoint(tmp_path / "model")
-    fresh, _ = load_model(tmp_path)
-    a, _ = predict_windows(model, prep.dev, torch.device("cpu"))
-    b, _ = predict_windows(fresh, prep.dev, torch.device("cpu"))
+    a = _dev_prediction(tmp_path, clip_dir, cache, cfg)
+    b = _dev_prediction(tmp_path, clip_dir, cache, cfg)
     np.testing.assert_array_equal(a, b)
-    assert meta["model"] == "ccnce" and meta["pose_format"]["kind"] == "pats"
+    assert meta["model"] == "ccnce" and meta["pose_format"]["kind"] == "pats" and meta["window"] == 32
     assert any(k.startswith("clusters.") for k in tensors)
 
 
-def test_resume_continues_exactly(tmp_path, corpus):
-    """1 epoch + resume for 1 more == 2 epochs straight: every weight, optimiser moment and RNG."""
+def _final_state(run: Path) -> tuple[dict, dict]:
+    return load_checkpoint(latest_training_state(run / "state"))
+
+
+@pytest.mark.parametrize("schedule", ["alternate", "random"])
+def test_resume_after_a_kill_mid_epoch_is_bit_exact(tmp_path, clip_dir, cache, monkeypatch, schedule):
+    """Killed after 5 batches (state saved every 2), resumed: every weight, optimiser moment, RNG,
+    the cc_nce memory and the adversarial-weight counter end as in a run that never stopped."""
+    cfg = tiny(epochs=3, num_iters=3, checkpoint_every_steps=2, d_schedule=schedule)
     straight = tmp_path / "straight"
-    fit(tiny(epochs=2), "", None, straight, device="cpu", corpus=corpus)
+    fit(cfg, clip_dir, None, straight, device="cpu", cache=cache)
+
+    class Killed(Exception):
+        pass
+
+    real = fit_module.GANSteps.batch
+    calls = {"n": 0}
+
+    def dying(self, *a, **kw):
+        if calls["n"] == 5:
+            raise Killed
+        calls["n"] += 1
+        return real(self, *a, **kw)
+
     parted = tmp_path / "parted"
-    fit(tiny(epochs=1), "", None, parted, device="cpu", corpus=corpus)
-    fit(tiny(epochs=2), "", None, parted, device="cpu", corpus=corpus, resume=True)
-    a, meta_a = load_checkpoint(straight / "state")
-    b, meta_b = load_checkpoint(parted / "state")
+    monkeypatch.setattr(fit_module.GANSteps, "batch", dying)
+    with pytest.raises(Killed):
+        fit(cfg, clip_dir, None, parted, device="cpu", cache=cache)
+    monkeypatch.setattr(fit_module.GANSteps, "batch", real)
+    assert json.loads((parted / "state" / "latest.json").read_text())["counters"]["step"] == 4
+    _, meta = _final_state(parted)
+    assert schedule == "random" or meta["structure"]["extra"]["stateful"]["cc"]["clusters"], (
+        "the kill must fall where cc_nce holds a memory"
+    )
+    fit(cfg, clip_dir, None, parted, device="cpu", cache=cache, resume=True)
+    a, meta_a = _final_state(straight)
+    b, meta_b = _final_state(parted)
     assert set(a) == set(b) and len(a) > 100
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     assert meta_a == meta_b
+    ma, _ = load_checkpoint(straight / "model")
+    mb, _ = load_checkpoint(parted / "model")
+    assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    rows = read_metrics_csv(parted / "metrics.csv")
+    assert [r["step"] for r in rows] == [r["step"] for r in read_metrics_csv(straight / "metrics.csv")]
 
 
-def test_baselines_fit_without_epochs(tmp_path, corpus):
-    res = fit(tiny(model="nearest-neighbour"), "", None, tmp_path / "nn", device="cpu", corpus=corpus)
+def test_an_old_layout_run_still_samples_and_generates_but_refuses_resume(cli, tmp_path, clip_dir, cache,
+                                                                          beat2_dir):  # fmt: skip
+    run = tmp_path / "old"
+    shutil.copytree(OLD_RUN, run)
+    r = cli("cospeech", "sample", run, "--data", clip_dir, "--cache", cache, "--out", tmp_path / "s.h5")
+    assert r.code == 0, r
+    s = read_samples(tmp_path / "s.h5")
+    assert len(s.items) == 1 and s.items[0].generated.shape == (64, 52, 2)
+    with pytest.warns(UserWarning, match="zeros"):
+        r = cli(
+            "cospeech", "generate", run, "--audio", beat2_dir / "2_scott_0_1_1.wav", "--out", tmp_path / "g"
+        )
+    assert r.code == 0, r
+    before = sorted(p.name for p in run.iterdir())
+    r = cli("cospeech", "fit", "--data", clip_dir, "--cache", cache, "--resume", "--out", run)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r
+    assert "before the shared training engine" in r.err and "--resume cannot continue" in r.err
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_baselines_fit_without_epochs(tmp_path, corpus, clip_dir, cache):
+    res = fit(tiny(model="nearest-neighbour"), clip_dir, None, tmp_path / "nn", device="cpu", cache=cache)
     assert res["epochs"] == 0 and "dev_L1" in res
     pipe = GesturePipeline.load(tmp_path / "nn")
     clip = corpus.split("test")[0]
@@ -104,23 +172,26 @@ def test_windows_are_stitched_without_seams():
     np.testing.assert_allclose(out, x, rtol=1e-5, atol=1e-6)
 
 
-def test_cli_fit_sample_generate(cli, tmp_path, clip_dir, beat2_dir):
+def test_cli_fit_sample_generate(cli, tmp_path, clip_dir, beat2_dir, cache):
     run = tmp_path / "run"
     sets = ["window=32", "batch_size=4", "num_clusters=3", "model_options.d=16"]
     opts = [x for s in sets for x in ("--set", s)]
     r = cli("cospeech", "fit", "--data", clip_dir, "--model", "mix", "--epochs", "1", "--num-iters", "1", *opts,
-            "--threads", "1", "--out", run)  # fmt: skip
+            "--threads", "1", "--cache", cache, "--out", run)  # fmt: skip
     assert r.code == 0, r
     assert json.loads(r.out)["epochs"] == 1
     # the run folder is not overwritten without being asked
     r = cli("cospeech", "fit", "--data", clip_dir, "--epochs", "1", "--out", run)
     assert r.code == 1 and "--resume" in r.err
-    r = cli("cospeech", "sample", run, "--data", clip_dir, "--split", "test", "--out", tmp_path / "s.h5")
+    r = cli("cospeech", "sample", run, "--data", clip_dir, "--split", "test", "--cache", cache,
+            "--out", tmp_path / "s.h5")  # fmt: skip
     assert r.code == 0, r
     s = read_samples(tmp_path / "s.h5")
     assert len(s.items) == 1 and s.items[0].generated.shape == s.items[0].ground_truth.shape == (64, 52, 2)
     ref = tmp_path / "ref"
-    r = cli("cospeech", "sample", run, "--data", clip_dir, "--layout", "reference", "--out", ref)
+    r = cli(
+        "cospeech", "sample", run, "--data", clip_dir, "--layout", "reference", "--cache", cache, "--out", ref
+    )
     assert r.code == 0, r
     files = list((ref / "keypoints" / "test").rglob("*.h5"))
     with h5py.File(files[0]) as f:
@@ -160,20 +231,22 @@ def test_cli_errors_are_one_line(cli, tmp_path):
     assert r.code == 1 and "checkpoint" in r.err
 
 
-def test_bad_config_values_are_errors(tmp_path, corpus):
+def test_bad_config_values_are_errors(tmp_path, clip_dir, cache):
     with pytest.raises(ConfigError, match="dev_key"):
-        fit(tiny(dev_key="banana"), "", None, tmp_path, device="cpu", corpus=corpus)
-    short = make_synthetic_corpus(n_train=1, n_dev=1, n_test=1, frames=20)
+        fit(tiny(dev_key="banana"), clip_dir, None, tmp_path, device="cpu", cache=cache)
+    short = write_clip_folder(
+        tmp_path / "short", make_synthetic_corpus(n_train=1, n_dev=1, n_test=1, frames=20)
+    )
     with pytest.raises(DataError, match="long enough"):
-        fit(tiny(), "", None, tmp_path / "b", device="cpu", corpus=short)
+        fit(tiny(), short, None, tmp_path / "b", device="cpu", cache=cache)
 
 
-def test_beat2_folder_through_the_cli(cli, tmp_path, beat2_dir):
+def test_beat2_folder_through_the_cli(cli, tmp_path, beat2_dir, cache):
     run = tmp_path / "run"
     sets = ["window=32", "batch_size=4", "num_clusters=3", "model_options.d=16"]
     opts = [x for s in sets for x in ("--set", s)]
     r = cli("cospeech", "fit", "--data", beat2_dir, "--speaker", "scott", "--model", "mix", "--epochs", "1",
-            "--num-iters", "1", *opts, "--threads", "1", "--out", run)  # fmt: skip
+            "--num-iters", "1", *opts, "--threads", "1", "--cache", cache, "--out", run)  # fmt: skip
     assert r.code == 0, r
     assert json.loads(r.out)["train_windows"] > 0
     pipe = GesturePipeline.load(run)
@@ -194,7 +267,8 @@ def test_beat2_folder_through_the_cli(cli, tmp_path, beat2_dir):
     assert r.code == 0 and r.err == "", r
     with np.load(tmp_path / "gen_words" / "poses.npz") as z:
         assert z["poses"].shape == rot.shape and not np.allclose(z["rotations_axis_angle"], rot, atol=1e-3)
-    r = cli("cospeech", "sample", run, "--data", beat2_dir, "--split", "test", "--out", tmp_path / "s.h5")
+    r = cli("cospeech", "sample", run, "--data", beat2_dir, "--split", "test", "--cache", cache,
+            "--out", tmp_path / "s.h5")  # fmt: skip
     assert r.code == 0, r
     s = read_samples(tmp_path / "s.h5")
     assert s.units == "m" and s.items[0].generated.shape[1:] == (55, 3) and s.items[0].start_s > 40
