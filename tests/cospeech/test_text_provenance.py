@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gesturekit.cospeech.data import TEXT_FEATURES, combine_text_features, load_corpus, write_clip_folder
+from gesturekit.cospeech.data import TEXT_FEATURES, combine_text_features, read_clip_folder, write_clip_folder
 from gesturekit.cospeech.fit import FitConfig, fit, load_model
+from gesturekit.cospeech.inputs import StoreInputs, open_store
 from gesturekit.cospeech.pipeline import GesturePipeline
 from gesturekit.cospeech.speech_inputs import hashed_word_vector, words_at_frames
 from gesturekit.cospeech.synthetic import make_synthetic_corpus
@@ -90,82 +91,78 @@ def test_synthetic_corpus_is_synthetic(synth):
 # ----------------------------------------------------------------------------- loaders
 
 
+def _inputs(data, speaker=None, **kw) -> StoreInputs:
+    return StoreInputs.from_store(open_store(data, speaker=speaker), speaker=speaker, **kw)
+
+
+def _texts(inp: StoreInputs, split: str = "train") -> list[np.ndarray]:
+    ds = inp.dataset(split, 1, 1 << 30)
+    return [inp.interval(ds, i)[1] for i in np.unique(ds.window_interval).tolist()]
+
+
 def test_pats_folder_bert_then_tokens(pats_bert, pats_tokens):
-    c = load_corpus(pats_bert, "oliver")
-    assert c.text_features == "bert" and {x.text.shape[1] for x in c.clips} == {768}
-    c = load_corpus(pats_tokens, "oliver")
-    assert c.text_features == "tokens" and {x.text.shape[1] for x in c.clips} == {64}
+    inp = _inputs(pats_bert, "oliver")
+    assert inp.text_features == "bert" and {t.shape[1] for t in _texts(inp)} == {768} and inp.text_dim == 768
+    inp = _inputs(pats_tokens, "oliver")
+    assert inp.text_features == "tokens" and {t.shape[1] for t in _texts(inp)} == {64}
 
 
-def test_pats_intervals_are_checked_one_by_one(tmp_path, pats_bert):
+def test_pats_text_is_packed_only_where_every_interval_has_it(tmp_path, pats_bert):
+    """An interval without text/bert: the store keeps the tokens every interval has (one width)."""
     import shutil
 
     root = tmp_path / "data"
     shutil.copytree(pats_bert, root)
     first = sorted((root / "processed" / "oliver").glob("*.h5"))[0]
-    _drop_key(first, "text/bert")  # this interval now gives token vectors, the others BERT
-    c = load_corpus(root, "oliver")
-    assert c.text_features == "mixed"
-    with pytest.raises(DataError, match=r"different widths \(64-d in oliver_00000, 768-d in"):
-        fit(nn_config(), root, "oliver", tmp_path / "run", device="cpu")
-
-
-def test_pats_interval_without_text_beside_tokens(tmp_path, pats_tokens):
-    import shutil
-
-    root = tmp_path / "data"
-    shutil.copytree(pats_tokens, root)
+    _drop_key(first, "text/bert")
+    assert _inputs(root, "oliver").text_features == "tokens"
     files = sorted((root / "processed" / "oliver").glob("*.h5"))
-    _drop_key(files[0], "text/tokens")  # zeros: what the token vectors give where nothing is said
-    c = load_corpus(root, "oliver")
-    assert c.text_features == "tokens"
-    assert not c.clips[0].text.any() and c.clips[1].text.any()
-    for f in files[1:]:
-        _drop_key(f, "text/tokens")
-    assert load_corpus(root, "oliver").text_features == "none"
+    _drop_key(files[0], "text/tokens")  # now no text key is in every interval
+    inp = _inputs(root, "oliver")
+    assert inp.text_features == "none" and not any(t.any() for t in _texts(inp))
 
 
 def test_packed_store_bert_and_tokens(tmp_path, pats_bert):
     pack_pats(pats_bert, tmp_path / "tok.store", workers=1)
-    assert load_corpus(tmp_path / "tok.store", "oliver").text_features == "tokens"
+    assert _inputs(tmp_path / "tok.store", "oliver").text_features == "tokens"
     keys = ["pose/normalize", "audio/log_mel_400", "text/bert"]
     pack_pats(pats_bert, tmp_path / "bert.store", keys=keys, workers=1)
-    c = load_corpus(tmp_path / "bert.store", "oliver")
-    assert c.text_features == "bert" and c.clips[0].text.shape[1] == 768
+    inp = _inputs(tmp_path / "bert.store", "oliver")
+    assert inp.text_features == "bert" and _texts(inp)[0].shape[1] == 768
 
 
 def test_beat2_takes_are_words_or_none(tmp_path, beat2_dir):
-    c = load_corpus(beat2_dir, "scott")
-    assert c.text_features == "words"
-    # the very vectors generate computes from the same TextGrid
+    inp = _inputs(beat2_dir, "scott")
+    assert inp.text_features == "words"
+    # the vectors generate computes from the same TextGrid, at the take's 30 fps frames
     from gesturekit.features.text import read_transcript
 
     words = read_transcript(beat2_dir / "2_scott_0_1_1.TextGrid")
-    train = c.split("train")[0]
-    want = words_at_frames(words, len(train.text), c.fps, train.text.shape[1])
-    np.testing.assert_array_equal(train.text, want)
-    assert train.text.any()
+    train = _texts(inp)[0]
+    want = words_at_frames(words, 2 * len(train), 30.0, train.shape[1])[::2]
+    np.testing.assert_array_equal(train, want)
+    assert train.any()
     bare = tmp_path / "bare"
     bare.mkdir()
     for ext in (".npz", ".wav"):  # no TextGrid: zeros
         (bare / f"2_scott_0_1_1{ext}").symlink_to(beat2_dir / f"2_scott_0_1_1{ext}")
-    assert load_corpus(bare, "scott").text_features == "none"
+    assert _inputs(bare, "scott").text_features == "none"
 
 
 def test_clip_folder_round_trip_and_legacy(tmp_path, synth):
     out = write_clip_folder(tmp_path / "clips", synth)
     meta = json.loads((out / "corpus.json").read_text())
     assert meta["text_features"] == "synthetic"
-    assert load_corpus(out).text_features == "synthetic"
+    assert _inputs(out).text_features == "synthetic"
     words = dataclasses.replace(synth, text_features="words")
-    assert load_corpus(write_clip_folder(tmp_path / "w", words)).text_features == "words"
+    assert _inputs(write_clip_folder(tmp_path / "w", words)).text_features == "words"
     del meta["text_features"]  # written before gesturekit recorded it
     (out / "corpus.json").write_text(json.dumps(meta))
-    assert load_corpus(out).text_features == "unknown"
+    assert read_clip_folder(out).text_features == "unknown"
     meta["text_features"] = "glove"
     (out / "corpus.json").write_text(json.dumps(meta))
     with pytest.raises(FormatError, match=r"corpus.json: text_features must be one of .*'glove'"):
-        load_corpus(out)
+        read_clip_folder(out)
 
 
 # ----------------------------------------------------------------------------- model and pipeline
@@ -213,7 +210,7 @@ def test_bert_model_refuses_a_transcript_without_a_text_model(tmp_path, pats_ber
 
 def test_words_model_uses_the_transcript(tmp_path, synth, wav):
     corpus = dataclasses.replace(synth, text_features="words")
-    fit(nn_config(), "", None, tmp_path / "run", device="cpu", corpus=corpus)
+    fit(nn_config(), write_clip_folder(tmp_path / "clips", corpus), None, tmp_path / "run", device="cpu")
     pipe = GesturePipeline.load(tmp_path / "run")
     assert pipe.text_features == "words"
     with warnings.catch_warnings():
@@ -228,14 +225,8 @@ def test_words_model_uses_the_transcript(tmp_path, synth, wav):
 
 
 def test_unknown_kind_warns_once(tmp_path, synth, wav):
-    fit(
-        nn_config(),
-        "",
-        None,
-        tmp_path / "run",
-        device="cpu",
-        corpus=dataclasses.replace(synth, text_features="unknown"),
-    )
+    clips = write_clip_folder(tmp_path / "clips", dataclasses.replace(synth, text_features="unknown"))
+    fit(nn_config(), clips, None, tmp_path / "run", device="cpu")
     pipe = GesturePipeline.load(tmp_path / "run")
     with pytest.warns(UserWarning, match="were not recorded") as rec:
         first = pipe(wav, WORDS)
@@ -249,7 +240,7 @@ def test_unknown_kind_warns_once(tmp_path, synth, wav):
 
 def test_models_that_ignore_text_take_any_transcript(tmp_path, synth, wav):
     cfg = FitConfig(model="mean-pose", window=32, hop=16, num_clusters=0)
-    fit(cfg, "", None, tmp_path / "run", device="cpu", corpus=synth)
+    fit(cfg, write_clip_folder(tmp_path / "clips", synth), None, tmp_path / "run", device="cpu")
     pipe = GesturePipeline.load(tmp_path / "run")
     assert pipe.text_features == "synthetic" and not pipe.reads_text
     with warnings.catch_warnings():
@@ -272,7 +263,7 @@ def test_pats_models_take_a_transcript_made_as_pats_made_its_features(tmp_path, 
     ]
     corpus = dataclasses.replace(synth, clips=clips, text_features="bert")
     run = tmp_path / "run"
-    fit(nn_config(), "", None, run, device="cpu", corpus=corpus)
+    fit(nn_config(), write_clip_folder(tmp_path / "clips", corpus), None, run, device="cpu")
     pipe = GesturePipeline.load(run, text_model=model_dir)
     audio = read_audio(wav)
     _, text = pipe.features(audio, WORDS)
@@ -296,6 +287,6 @@ def test_pats_models_take_a_transcript_made_as_pats_made_its_features(tmp_path, 
     # a model trained on 768-d vectors cannot take this 384-d text model's
     zeros = [dataclasses.replace(c, text=np.zeros((len(c.pose), 768), np.float32)) for c in synth.clips]
     wide = dataclasses.replace(synth, clips=zeros, text_features="bert")
-    fit(nn_config(), "", None, tmp_path / "wide", device="cpu", corpus=wide)
+    fit(nn_config(), write_clip_folder(tmp_path / "wide_clips", wide), None, tmp_path / "wide", device="cpu")
     with pytest.raises(DataError, match="gives 384-d vectors; this model was trained on 768-d ones"):
         GesturePipeline.load(tmp_path / "wide", text_model=model_dir)(wav, WORDS)

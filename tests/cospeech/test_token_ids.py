@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gesturekit.cospeech.data import Corpus, load_corpus
+from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
 from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
+from gesturekit.cospeech.inputs import StoreInputs, open_store
 from gesturekit.cospeech.models.layers import TextEncoder
 from gesturekit.cospeech.pipeline import GesturePipeline
 from gesturekit.cospeech.sampling import sample_split
@@ -45,23 +46,30 @@ def tokens_run(tmp_path_factory, pats) -> Path:
     return run
 
 
+def _intervals(inp: StoreInputs, split: str):
+    ds = inp.dataset(split, 1, 1 << 30)
+    names = inp.store.index(split)["names"]
+    return {names[i]: inp.interval(ds, i) for i in np.unique(ds.window_interval).tolist()}
+
+
 def test_pats_token_ids_are_the_stored_ids_at_pose_frames(pats):
-    corpus = load_corpus(pats, "oliver", text="token-ids")
-    assert corpus.text_features == "token-ids"
+    inp = StoreInputs.from_store(open_store(pats, speaker="oliver"), text_mode="tokens", speaker="oliver")
+    assert inp.text_features == "token-ids" and inp.text_dim == 1
     iv = PatsCorpus(pats).intervals(["oliver"])[0]
     stored = read_pats_interval(iv.path, ["text/tokens"]).streams["text/tokens"]  # 15 fps, like the pose
-    clip = next(c for c in corpus.clips if c.clip_id == iv.interval_id)
-    assert clip.text.shape == (len(clip.pose), 1) and clip.text.dtype == np.float32
-    np.testing.assert_array_equal(clip.text[:, 0], stored[: len(clip.pose)])
-    assert clip.text.max() >= 1000  # word pieces, not the hashed vectors of the default text
-    assert load_corpus(pats, "oliver").text_features == "bert"
+    _, text, pose = _intervals(inp, iv.split)[iv.interval_id]
+    assert text.shape == (len(pose), 1) and text.dtype == np.float32
+    np.testing.assert_array_equal(text[:, 0], stored[: len(pose)])
+    assert text.max() >= 1000  # word pieces, not the hashed vectors of the default text
+    assert StoreInputs.from_store(open_store(pats, speaker="oliver")).text_features == "bert"
 
 
 def test_token_ids_need_a_source_that_has_them(tmp_path, beat2_dir):
-    with pytest.raises(DataError, match="BEAT2 folder has words only"):
-        load_corpus(beat2_dir, None, text="token-ids")
-    with pytest.raises(ConfigError, match="text must be one of"):
-        load_corpus(beat2_dir, None, text="ids")
+    store = open_store(beat2_dir)
+    with pytest.raises(DataError, match="needs WordPiece token ids"):
+        StoreInputs.from_store(store, text_mode="tokens")
+    with pytest.raises(ConfigError, match="text_mode must be one of"):
+        StoreInputs.from_store(store, text_mode="ids")
 
 
 def test_text_encoder_takes_ids_with_or_without_a_trailing_axis():
@@ -112,23 +120,26 @@ def test_a_model_is_sampled_only_on_clips_of_its_text_kind(tmp_path, pats, token
     pipe = GesturePipeline.load(bert_run)
     assert pipe.text_features == "bert"
     tokens_store = tmp_path / "tokens_clips"
-    from gesturekit.cospeech.data import write_clip_folder
-
-    write_clip_folder(tokens_store, load_corpus(pats, "oliver", text="token-ids"))
+    inp = StoreInputs.from_store(open_store(pats, speaker="oliver"), text_mode="tokens", speaker="oliver")
+    clips = [FeatureClip(name, "oliver", split, a, t, p, 15.0)
+             for split in inp.store.splits for name, (a, t, p) in _intervals(inp, split).items()]  # fmt: skip
+    write_clip_folder(tokens_store, Corpus(clips, inp.pose_format, 15.0, "", "token-ids"))
     with pytest.raises(DataError, match="the model was trained on stored contextual vectors"):
         sample_split(pipe, tokens_store, "test", tmp_path / "s.h5", speaker="oliver")
 
 
 def test_fit_refuses_text_that_does_not_fit_the_mode(tmp_path):
     syn = make_synthetic_corpus(n_train=3, n_dev=1, n_test=1, frames=64, seed=2)
-    with pytest.raises(DataError, match="needs clips of WordPiece token ids"):
-        fit(tiny_tokens(), "", None, tmp_path / "a", device="cpu", corpus=syn)
+    with pytest.raises(DataError, match="needs WordPiece token ids"):
+        fit(tiny_tokens(), write_clip_folder(tmp_path / "syn", syn), None, tmp_path / "a", device="cpu")
     bad = [c for c in syn.clips]
     ids = [type(c)(c.clip_id, c.speaker, c.split, c.audio, np.full((len(c.pose), 1), 40000.0, np.float32),
                    c.pose, c.fps) for c in bad]  # fmt: skip
-    corpus = Corpus(ids, syn.pose_format, syn.fps, "hand-made", "token-ids")
+    corpus = write_clip_folder(
+        tmp_path / "ids", Corpus(ids, syn.pose_format, syn.fps, "hand-made", "token-ids")
+    )
     with pytest.raises(DataError, match="not WordPiece ids"):
-        fit(tiny_tokens(), "", None, tmp_path / "b", device="cpu", corpus=corpus)
+        fit(tiny_tokens(), corpus, None, tmp_path / "b", device="cpu")
     with pytest.raises(DataError, match="only model_options.text_mode 'tokens' takes"):
-        fit(FitConfig(model="ccnce", epochs=1, num_iters=1, window=32, hop=16), "", None, tmp_path / "c",
-            device="cpu", corpus=corpus)  # fmt: skip
+        fit(FitConfig(model="ccnce", epochs=1, num_iters=1, window=32, hop=16), corpus, None, tmp_path / "c",
+            device="cpu")  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from gesturekit.cospeech.inputs import StoreInputs, open_store
+from gesturekit.cospeech.inputs import StoreInputs, open_store, store_text_features
 from gesturekit.cospeech.pipeline import GesturePipeline
 from gesturekit.cospeech.positions import to_positions
 from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
@@ -39,6 +39,8 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
         raise ConfigError("--layout reference needs a PATS-format model (52 2-D keypoints)")
     store = open_store(data, cache, speaker)
     text_mode = pipe.meta["kwargs"].get("text_mode", "features")
+    if text_mode != "tokens":  # the store's own text must be the model's (a tokens model reads text/tokens)
+        pipe.check_corpus_text(store_text_features(store), data)
     inputs = StoreInputs.from_store(store, text_mode=text_mode, fps=pipe.fps, speaker=speaker)
     pipe.check_corpus_text(inputs.text_features, data)
     if split not in store.splits:
