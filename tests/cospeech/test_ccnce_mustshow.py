@@ -14,15 +14,24 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from gesturekit.cospeech.data import Corpus, FeatureClip
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, Trainer, evaluate, prepare
-from gesturekit.cospeech.models import MeanPose, NearestNeighbour
+from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
+from gesturekit.cospeech.fit import (
+    FitConfig,
+    ModelOptions,
+    evaluate,
+    fit,
+    load_model,
+    model_arrays,
+    model_kwargs,
+    prepare,
+)
+from gesturekit.cospeech.inputs import StoreInputs, open_store
+from gesturekit.cospeech.models import MeanPose, NearestNeighbour, build_model
 from gesturekit.cospeech.synthetic import make_synthetic_corpus
 
 torch.set_num_threads(1)
@@ -32,39 +41,44 @@ def _as_dev(c: FeatureClip) -> FeatureClip:
     return FeatureClip(c.clip_id, c.speaker, "dev", c.audio, c.text, c.pose, c.fps)
 
 
+def all_windows(prep, ds):  # noqa: ANN001, ANN201 - a tiny corpus: every window at once is fine here
+    audio, text, pose, _, _ = model_arrays(prep, ds.get_batch(np.arange(len(ds))))
+    return audio, text, pose
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     syn = make_synthetic_corpus(n_train=16, n_dev=0, n_test=4, frames=128, seed=0)
     # evaluate on the test clips (they stand in the dev slot; never seen in training)
     corpus = Corpus(syn.split("train") + [_as_dev(c) for c in syn.split("test")], syn.pose_format, syn.fps)
+    data = write_clip_folder(tmp_path_factory.mktemp("clips") / "c", corpus)
     mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0)
-    cfg = FitConfig(model="ccnce", epochs=0, num_iters=16, batch_size=16, window=32, hop=4, num_clusters=6,
-                    seed=1, lr=2e-3, model_options=mo, amp=False)  # fmt: skip
-    torch.manual_seed(1)
-    prep = prepare(corpus, cfg)
-    tr = Trainer(cfg, prep, tmp_path_factory.mktemp("run"), torch.device("cpu"))
+    cfg = FitConfig(model="ccnce", epochs=8, num_iters=16, batch_size=16, window=32, hop=4, num_clusters=6,
+                    seed=1, lr=2e-3, model_options=mo, amp=False, early_stopping=False)  # fmt: skip
+    run = tmp_path_factory.mktemp("run")
     t0 = time.perf_counter()
-    for epoch in range(8):
-        tr.train_epoch(epoch)
-    return tr, prep, cfg, time.perf_counter() - t0
+    fit(cfg, data, None, run, device="cpu")
+    seconds = time.perf_counter() - t0
+    prep = prepare(StoreInputs.from_store(open_store(data)), cfg)
+    return load_model(run)[0], prep, cfg, seconds
 
 
 def test_trained_model_beats_mean_pose_and_nearest_neighbour(setup):
-    tr, prep, _, _ = setup
+    G, prep, _, _ = setup
     dev = torch.device("cpu")
-    ours = evaluate(tr.G, prep.dev, prep, dev)
-    w = prep.train
-    mean = MeanPose(w.pose.shape[-1]).fit(w.audio, w.text, w.pose)
-    nn_ = NearestNeighbour(w.pose.shape[-1], w.audio.shape[-1], w.text.shape[-1], w.pose.shape[1])
-    nn_.fit(w.audio, w.text, w.pose)
-    for base in (evaluate(mean, prep.dev, prep, dev), evaluate(nn_, prep.dev, prep, dev)):
+    ours = evaluate(G, prep, dev)
+    a, t, p = all_windows(prep, prep.train)
+    mean = MeanPose(p.shape[-1]).fit(a, t, p)
+    nn_ = NearestNeighbour(p.shape[-1], a.shape[-1], t.shape[-1], p.shape[1])
+    nn_.fit(a, t, p)
+    for base in (evaluate(mean, prep, dev), evaluate(nn_, prep, dev)):
         assert ours["L1"] < 0.8 * base["L1"], (ours, base)
         assert ours["pck"] > base["pck"] + 0.05, (ours, base)
 
 
 def _word_ids(prep) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     """Dominant word of each train / held-out window (the synthetic gesture's cause)."""
-    tr, te = prep.train.text, prep.dev.text
+    tr, te = all_windows(prep, prep.train)[1], all_windows(prep, prep.dev)[1]
     allt = np.concatenate([tr.reshape(-1, tr.shape[-1]), te.reshape(-1, te.shape[-1])])
     _, inv = np.unique(allt.round(5), axis=0, return_inverse=True)
     inv = inv.reshape(-1)
@@ -78,7 +92,8 @@ def _word_ids(prep) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
 def _separation(model, prep, labels) -> float:  # noqa: ANN001
     """Mean cosine of the latents of same-word windows minus that of different-word windows."""
     model.eval()
-    z = model(torch.as_tensor(prep.train.audio), torch.as_tensor(prep.train.text))[2]["z"]
+    audio, text, _ = all_windows(prep, prep.train)
+    z = model(torch.as_tensor(audio), torch.as_tensor(text))[2]["z"]
     z = torch.nn.functional.normalize(z.flatten(1), dim=1).numpy()
     s = z @ z.T
     same = labels[:, None] == labels[None]
@@ -95,15 +110,15 @@ def test_cc_nce_pulls_the_latents_of_the_same_gesture_together(setup):
     c.model_options.curriculum = False
     c.model_options.cc_similarity = "cosine"
     torch.manual_seed(1)
-    G = Trainer(c, prep, Path("unused"), torch.device("cpu")).G
+    G = build_model("ccnce", **model_kwargs(c, prep, 16))
     before = _separation(G, prep, labels)
     opt = torch.optim.Adam(G.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
-    w, used = prep.train, 0
+    w, used = all_windows(prep, prep.train), 0
     for epoch in range(5):
         for _ in range(16):
-            idx = rng.choice(len(w), 16, replace=False)
-            a, t, y = (torch.as_tensor(x[idx]) for x in (w.audio, w.text, w.pose))
+            idx = rng.choice(len(w[0]), 16, replace=False)
+            a, t, y = (torch.as_tensor(x[idx]) for x in w)
             G.train()
             loss = G(a, t, y, None, epoch)[1].get("cc_nce")
             if loss is not None and loss.requires_grad:

@@ -62,13 +62,17 @@ def _fit(args: argparse.Namespace) -> int:
     from gesturekit.cospeech.fit import FitConfig, fit
     from gesturekit.fsutil import prepare_run_dir
     from gesturekit.runtime import set_threads
+    from gesturekit.train.distributed import env_dist_info
 
     set_threads(args.threads)
     cfg = load_config(
         FitConfig, args.config, args.overrides, model=args.model, epochs=args.epochs, num_iters=args.num_iters,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
     )  # fmt: skip
-    out = prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
+    if env_dist_info().is_main:
+        out = prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
+    else:  # under torchrun rank 0 checks the folder; the others must not see its first files as "not empty"
+        out = Path(args.out)
     result = fit(
         cfg, args.data, args.speaker, out, device=args.device or "auto", resume=args.resume, cache=args.cache
     )
