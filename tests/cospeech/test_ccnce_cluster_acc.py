@@ -26,7 +26,8 @@ torch.set_num_threads(1)
 def _config(seed: int, lam: float, epochs: int = 6) -> FitConfig:
     mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0, cc_positives="labels",
                       cc_threshold_std=3.0)  # fmt: skip
-    return FitConfig(model="ccnce", epochs=epochs, num_iters=16, batch_size=16, window=32, hop=4, num_clusters=6,
+    return FitConfig(model="ccnce", epochs=epochs, num_iters=16, batch_size=16, window=32, hop=4,
+                     num_clusters=6,
                      seed=seed, lr=2e-3, model_options=mo, amp=False, lambda_contrastive=lam,
                      lambda_cluster=0.3, early_stopping=False)  # fmt: skip
 

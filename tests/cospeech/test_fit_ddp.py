@@ -59,8 +59,8 @@ def test_two_rank_torchrun_fit_shares_the_windows(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), GESTUREKIT_QUIET="1", OMP_NUM_THREADS="1")
     sets = ["window=32", "hop=8", "num_clusters=3", "model_options.d=16", "model_options.cc_stat_epoch=0"]
     argv = [torchrun, "--standalone", "--nproc_per_node", "2", str(script), "cospeech", "fit",
-            "--data", str(data), "--cache", str(tmp_path / "cache"), "--epochs", "2", "--num-iters", "2", "--batch-size", "4",
-            "--threads", "1", "--device", "cpu", "--out", str(out)]  # fmt: skip
+            "--data", str(data), "--cache", str(tmp_path / "cache"), "--epochs", "2", "--num-iters", "2",
+            "--batch-size", "4", "--threads", "1", "--device", "cpu", "--out", str(out)]  # fmt: skip
     argv += [x for s in sets for x in ("--set", s)]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
