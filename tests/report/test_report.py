@@ -38,7 +38,9 @@ def _units_run(d: Path) -> Path:
         plt.plot(np.arange(5) ** 2)
         plt.savefig(d / "figures" / f"{name}.png")
         plt.close()
-    (d / "history.csv").write_text("epoch,loss,val_loss\n1,1.0,1.2\n2,0.5,0.7\n3,0.3,0.5\n")
+    rows = [f"{e},{e},{split},loss,{v}" for e, (a, b) in enumerate([(1.0, 1.2), (0.5, 0.7), (0.3, 0.5)], 1)
+            for split, v in (("train", a), ("val", b))]  # fmt: skip
+    (d / "metrics.csv").write_text("epoch,step,split,name,value\n" + "\n".join(rows) + "\n")
     return d
 
 

@@ -1,24 +1,31 @@
-"""Training curves from wide CSV, long CSV and TensorBoard logs, and how the report shows them."""
+"""Training curves from the engine's metrics.csv and TensorBoard logs, and how the report shows them."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
+from gesturekit.errors import FormatError
 from gesturekit.report import build_report
 from gesturekit.report.curves import draw, read_csv_log, read_tensorboard
 
 
-def test_wide_csv_groups_splits_of_one_metric(tmp_path):
-    p = tmp_path / "history.csv"
-    p.write_text("epoch,train_loss,val_loss,lr,note\n1,1.0,1.5,0.1,a\n2,0.5,,0.05,b\n3,0.25,0.75,0.01,c\n")
-    c = read_csv_log(p)
-    assert c.x_label == "epoch" and set(c.panels) == {"loss", "lr"}
-    assert c.panels["loss"]["train"] == ([1.0, 2.0, 3.0], [1.0, 0.5, 0.25])
-    xs, ys = c.panels["loss"]["val"]
-    assert ys[0] == 1.5 and math.isnan(ys[1]) and ys[2] == 0.75
-    assert c.panels["lr"][""][1] == [0.1, 0.05, 0.01]
+def test_a_csv_that_is_not_the_engines_metrics_log_is_refused(tmp_path):
+    p = tmp_path / "metrics.csv"
+    p.write_text("epoch,train_loss,val_loss\n1,1.0,1.5\n")
+    with pytest.raises(FormatError, match=r"metrics.csv: not a metrics log .*'train_loss'"):
+        read_csv_log(p)
+
+
+def test_a_training_run_draws_its_metrics_log(tmp_path):
+    from gesturekit.train.logging import MetricLogger
+
+    with MetricLogger(tmp_path, tensorboard=False) as lg:
+        for step in range(1, 4):
+            lg.log({"pose": 1.0 / step, "lr_G": 0.1}, step=step, epoch=step - 1)
+            lg.log({"L1": 2.0 / step}, step=step, epoch=step - 1, split="val")
+    c = read_csv_log(tmp_path / "metrics.csv")
+    assert c.x_label == "step" and set(c.panels) == {"pose", "lr_G", "L1"}
+    assert c.panels["L1"]["val"] == ([1.0, 2.0, 3.0], [2.0, 1.0, 2 / 3])
     assert draw(c, tmp_path / "c.png").stat().st_size > 1000
 
 
@@ -38,7 +45,7 @@ def test_long_csv_of_the_metric_logger(tmp_path):
 def _tensorboard_run(d, steps=5):
     from torch.utils.tensorboard import SummaryWriter
 
-    w = SummaryWriter(str(d / "tb"))
+    w = SummaryWriter(str(d / "tensorboard"))
     for s in range(steps):
         w.add_scalar("train/loss", 1.0 / (s + 1), global_step=s)
         w.add_scalar("val/loss", 2.0 / (s + 1), global_step=s)
@@ -57,13 +64,13 @@ def test_tensorboard_scalars_are_read_back(tmp_path):
 
 def test_report_draws_tensorboard_curves_and_survives_a_broken_log(tmp_path):
     run = tmp_path / "runs" / "tb_only"
-    _tensorboard_run(run)  # nothing but tb/: still a run, with curves
+    _tensorboard_run(run)  # nothing but tensorboard/: still a run, with curves
     bad = tmp_path / "runs" / "bad_log"
     bad.mkdir(parents=True)
     (bad / "config.yaml").write_text("model: x\n")
-    (bad / "history.csv").write_bytes(b"epoch,loss\n1,\xff\xfe\x00garbage\n")
+    (bad / "metrics.csv").write_bytes(b"epoch,step,split,name,value\n1,\xff\xfe\x00garbage\n")
     index = build_report([tmp_path / "runs"], tmp_path / "rep", render_intervals=0)
     html = index.read_text()
     assert "tb_only" in html and "training curves (TensorBoard scalars)" in html
     assert (tmp_path / "rep" / "assets" / "tb_only" / "curves_tensorboard.png").is_file()
-    assert "bad_log" in html and "history.csv: cannot draw curves" in html
+    assert "bad_log" in html and "metrics.csv: cannot draw curves" in html

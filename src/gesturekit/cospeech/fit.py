@@ -219,7 +219,8 @@ def prepare(inputs: StoreInputs, cfg: FitConfig) -> Prepared:
     clusters = None
     if cfg.num_clusters > 0:
         ids = sample_windows(train, cfg.cluster_windows, cfg.seed)
-        poses = [inputs.arrays(b)[2] for _, b in iter_chunks(train, ids, 256)]
+        pose_only = inputs.dataset("train", cfg.window, cfg.hop, [inputs.pose_key])  # the same windows
+        poses = [b[inputs.pose_key].numpy() for _, b in iter_chunks(pose_only, ids, 256)]
         clusters = PoseClusters(cfg.num_clusters, tuple(cfg.cluster_feats), cfg.seed)
         clusters.fit(np.concatenate(poses), inputs.pose_format.joint_of())
     mean_pose = np.asarray(pose_norm.shift, np.float64)

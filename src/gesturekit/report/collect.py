@@ -1,8 +1,8 @@
 """Find what a report shows in run and sample folders, and copy it into the report's assets.
 
 A folder given to the report is one *run* when it holds any of: ``metrics.json``,
-``model.json``, ``config.yaml``, ``history.csv`` / ``metrics.csv``, ``figures/*.png``,
-TensorBoard event files (in it or in ``tb/``, ``tensorboard/``, ``logs/``, ``runs/``), a
+``model.json``, ``config.yaml``, ``metrics.csv``, ``figures/*.png``,
+TensorBoard event files (in it or in ``tensorboard/``), a
 samples file (``*.h5`` with the gesturekit-samples format), generated poses (``poses.npz``),
 ``videos.json`` / ``*.mp4``;
 otherwise its sub-folders are searched (three levels deep) for runs. A samples file may also
@@ -11,7 +11,7 @@ be given directly.
 Per run, a :class:`Section` holds: metric tables (gestural-unit metrics by split; co-speech
 metrics overall and per speaker, evaluated on the fly when no evaluation JSON is beside the
 samples), training curves (:mod:`gesturekit.report.curves`: the CSV logs, else the TensorBoard
-scalars), the run's figures (for gestural-unit runs
+scalars; every training run writes the shared engine's layout), the run's figures (for gestural-unit runs
 the kinematics/reconstruction, gesture and score figures), and videos with transcripts
 (copied from ``videos.json`` listings, or rendered from the samples or ``poses.npz``).
 """
@@ -29,10 +29,10 @@ from typing import Any
 log = logging.getLogger("gesturekit")
 
 RUN_MARKERS = (
-    "metrics.json", "model.json", "config.yaml", "history.csv", "metrics.csv", "videos.json", "eval.json",
+    "metrics.json", "model.json", "config.yaml", "metrics.csv", "videos.json", "eval.json",
     "poses.npz",
 )  # fmt: skip
-TB_FOLDERS = ("tb", "tensorboard", "logs", "runs")
+TB_FOLDERS = ("tensorboard",)
 EVAL_NAMES = ("eval.json", "evaluation.json", "metrics.json")
 COSPEECH_COLUMNS = [
     "l1", "vel_l1", "pck", "fid", "fgd", "w1_vel", "w1_acc", "diversity", "diversity_gt",
@@ -199,11 +199,11 @@ def comparison(sections: list[Section]) -> Table | None:
 
 # ------------------------------------------------------------------ curves
 def training_curves(d: Path, assets: Assets, key: str, notes: list[str]) -> list[tuple[str, str]]:
-    """Curves of a run's CSV logs (``*.csv``) or, when none draws, of its TensorBoard events."""
+    """Curves of a run's ``metrics.csv`` or, when it draws nothing, of its TensorBoard events."""
     from gesturekit.report import curves
 
     out: list[tuple[str, str]] = []
-    for csv_path in sorted(d.glob("*.csv")):
+    for csv_path in [d / "metrics.csv"] if (d / "metrics.csv").is_file() else []:
         png = assets.folder(key) / f"curves_{slug(csv_path.stem)}.png"
         try:
             if curves.draw(curves.read_csv_log(csv_path), png) is not None:

@@ -1,14 +1,12 @@
 """Training curves for the report: read CSV and TensorBoard logs, draw them as small multiples.
 
-Logs understood (every run writer of gesturekit uses one of them):
+Every gesturekit training run logs one way, the shared engine's (:mod:`gesturekit.train.logging`):
 
-- *wide* CSV (``history.csv``): one row per epoch/step, one numeric column per metric; the x
-  axis is the ``epoch`` / ``step`` / ``iteration`` column (else the row number). Columns named
-  ``train_X`` / ``val_X`` (or ``X_train`` ...) share one panel ``X``.
-- *long* CSV (``metrics.csv``: ``epoch, step, split, name, value``, one row per value): one panel
-  per ``name``, one line per ``split``, against ``step`` (else ``epoch``).
-- TensorBoard event files (``events.out.tfevents.*`` anywhere under the run, read with
-  tensorboard's own reader): scalar tags ``split/name`` become panel ``name``, line ``split``.
+- ``metrics.csv`` (``epoch, step, split, name, value``, one row per value): one panel per
+  ``name``, one line per ``split``, against ``step`` (else ``epoch``);
+- TensorBoard event files (``tensorboard/``; read anywhere under the run with tensorboard's own
+  reader, so co-speech runs written before the engine, with ``tb/``, still draw): scalar tags
+  ``split/name`` become panel ``name``, line ``split``.
 
 A :class:`Curves` maps panel -> line label -> ``(x, y)``.
 """
@@ -21,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SPLITS = ("train", "val", "valid", "validation", "dev", "test", "eval")
-X_NAMES = ("epoch", "step", "global_step", "iteration", "iter")
 
 
 @dataclass
@@ -60,30 +57,21 @@ def _split_name(key: str) -> tuple[str, str]:
 
 
 def read_csv_log(path: str | Path) -> Curves:
-    """A wide or long CSV log (see the module docstring)."""
+    """A ``metrics.csv`` of the training engine (see the module docstring)."""
+    from gesturekit.errors import FormatError
+
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
+        header = [k for k in (rows[0] if rows else {}) if k is not None]
     if not rows:
         return Curves("row")
-    header = [k for k in rows[0] if k is not None]
-    if {"name", "value"} <= set(header):
-        x = next((k for k in ("step", "epoch", "iteration") if k in header), None)
-        curves = Curves(x or "row")
-        for i, r in enumerate(rows):
-            y = _number(r.get("value"))
-            xv = _number(r.get(x)) if x else float(i)
-            curves.add(str(r.get("name", "")), str(r.get("split") or ""), xv, y)
-        return curves
-    cols = {k: [_number(r.get(k)) for r in rows] for k in header}
-    cols = {k: v for k, v in cols.items() if any(math.isfinite(a) for a in v)}
-    x = next((k for k in X_NAMES if k in cols), None)
-    xs = cols[x] if x else [float(i) for i in range(len(rows))]
+    if not {"split", "name", "value"} <= set(header):
+        raise FormatError(path, f"not a metrics log (columns epoch, step, split, name, value); it has {header}")
+    x = next((k for k in ("step", "epoch") if k in header), None)
     curves = Curves(x or "row")
-    for key, ys in cols.items():
-        if key in X_NAMES:
-            continue
-        panel, line = _split_name(key)
-        curves.panels.setdefault(panel, {})[line] = (list(xs), ys)
+    for i, r in enumerate(rows):
+        xv = _number(r.get(x)) if x else float(i)
+        curves.add(str(r.get("name", "")), str(r.get("split") or ""), xv, _number(r.get("value")))
     return curves
 
 
