@@ -58,20 +58,24 @@ def run(args: Any) -> dict[str, Any]:
     from scipy.stats import wasserstein_distance
 
     from gesturekit.config import load_config
-    from gesturekit.cospeech.data import load_corpus
     from gesturekit.cospeech.fit import FitConfig, fit
+    from gesturekit.cospeech.inputs import StoreInputs, open_store
     from gesturekit.cospeech.pipeline import GesturePipeline
+    from gesturekit.features.rotations import axis_angle_to_rot6d
     from gesturekit.skeleton import BEAT2_UPPER_BODY, forward_kinematics
 
     torch.set_num_threads(args.threads)
-    corpus = load_corpus(args.data, None, holdout=0.2)
-    test = corpus.split("test")[0]
-    gt_aa = corpus.pose_format.to_joints(test.pose)
+    cache = Path(tempfile.mkdtemp()) / "cache"
+    inputs = StoreInputs.from_store(open_store(args.data, cache, holdout=0.2))  # no CSV: time split
+    held = inputs.dataset("test", 1, 1 << 30)
+    test_audio, test_text, test_pose = inputs.interval(held, int(held.window_interval[0]))
+    fps = inputs.fps
+    gt_aa = inputs.pose_format.to_joints(test_pose)
     gt_pos = forward_kinematics(gt_aa)[:, BEAT2_UPPER_BODY]
-    gt = motion_stats(gt_pos, corpus.fps)
+    gt = motion_stats(gt_pos, fps)
     out: dict[str, Any] = {
-        "data": str(args.data), "fps": corpus.fps, "held_out_frames": len(test.pose),
-        "train_frames": sum(len(c.pose) for c in corpus.split("train")),
+        "data": str(args.data), "fps": fps, "held_out_frames": len(test_pose),
+        "train_frames": int(inputs.dataset("train", 1, 1 << 30).interval_frames.sum()),
         "ground_truth": {k: v for k, v in gt.items() if k != "speed"}, "models": {},
     }  # fmt: skip
     for name, cfg_file in MODELS.items():
@@ -83,20 +87,18 @@ def run(args: Any) -> dict[str, Any]:
         cfg.model_options.cc_stat_epoch = max(1, args.epochs // 10)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            res = fit(cfg, "", None, Path(tmp), device=args.device, corpus=corpus)
+            res = fit(cfg, args.data, None, Path(tmp), device=args.device, cache=cache)
             pipe = GesturePipeline.load(tmp, args.device)
             train_s = time.perf_counter() - t0
-            aa = pipe.from_features(test.audio, test.text)
+            aa = pipe.from_features(test_audio, test_text)
         pos = forward_kinematics(aa)[:, BEAT2_UPPER_BODY]
-        st = motion_stats(pos, corpus.fps)
-        from gesturekit.cospeech.beat2_clips import axis_angle_to_6d
-
-        gen6 = axis_angle_to_6d(aa).reshape(len(aa), -1)
+        st = motion_stats(pos, fps)
+        gen6 = axis_angle_to_rot6d(aa).reshape(len(aa), -1)
         out["models"][name] = {
             "L1_cm": float(np.abs(pos - gt_pos).mean() * 100),
-            "vel_L1_cm_s": float(np.abs(np.diff(pos - gt_pos, axis=0)).mean() * corpus.fps * 100),
+            "vel_L1_cm_s": float(np.abs(np.diff(pos - gt_pos, axis=0)).mean() * fps * 100),
             "speed_w1_m_s": float(wasserstein_distance(st["speed"].ravel(), gt["speed"].ravel())),
-            "rot6d_L1": float(np.abs(gen6 - test.pose).mean()),
+            "rot6d_L1": float(np.abs(gen6 - test_pose).mean()),
             **{k: v for k, v in st.items() if k != "speed"},
             "train_s": round(train_s, 1), "epochs": res["epochs"], "best_epoch": res["best_epoch"],
         }  # fmt: skip

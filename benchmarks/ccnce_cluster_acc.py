@@ -19,13 +19,18 @@ from _common import main, parser
 
 
 def _corpus(word_frames: tuple[int, int], n_test: int, n_train: int = 16, noise: float = 1.0):  # noqa: ANN202
-    from gesturekit.cospeech.data import Corpus, FeatureClip
+    """A feature-clip folder: synthetic training clips, held-out clips in the dev slot."""
+    import tempfile
+    from pathlib import Path
+
+    from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
     from gesturekit.cospeech.synthetic import make_synthetic_corpus
 
     syn = make_synthetic_corpus(n_train=n_train, n_dev=0, n_test=n_test, frames=128, seed=0,
                                 word_frames=word_frames, noise=noise)  # fmt: skip
     dev = [FeatureClip(c.clip_id, c.speaker, "dev", c.audio, c.text, c.pose, c.fps) for c in syn.split("test")]
-    return Corpus(syn.split("train") + dev, syn.pose_format, syn.fps, syn.source, syn.text_features)
+    corpus = Corpus(syn.split("train") + dev, syn.pose_format, syn.fps, syn.source, syn.text_features)
+    return write_clip_folder(Path(tempfile.mkdtemp()) / "clips", corpus)
 
 
 def _config(seed: int, lam: float, args: Any):  # noqa: ANN202
@@ -35,46 +40,51 @@ def _config(seed: int, lam: float, args: Any):  # noqa: ANN202
                       cc_similarity=args.similarity, cc_keys=args.keys, cc_positives=args.positives,
                       cc_threshold_std=args.threshold_std, cc_form=args.form,
                       cc_temperature=args.temperature)  # fmt: skip
-    return FitConfig(model="ccnce", epochs=0, num_iters=args.iters, batch_size=16, window=32, hop=4,
-                     num_clusters=6, seed=seed, lr=2e-3, model_options=mo, amp=False,
+    return FitConfig(model="ccnce", epochs=args.epochs, num_iters=args.iters, batch_size=16, window=32, hop=4,
+                     num_clusters=6, seed=seed, lr=2e-3, model_options=mo, amp=False, early_stopping=False,
                      lambda_contrastive=lam, lambda_cluster=args.lambda_cluster)  # fmt: skip
 
 
-def _train(corpus, seed: int, lam: float, args: Any) -> tuple[list[float], float]:  # noqa: ANN001
+def _train(data, seed: int, lam: float, args: Any) -> tuple[list[float], float]:  # noqa: ANN001
     """Held-out cluster accuracy after each epoch; matched batch clusters per batch (epochs 1+)."""
-    import torch
+    import tempfile
 
-    from gesturekit.cospeech.fit import Trainer, evaluate, prepare
+    from gesturekit.cospeech.fit import fit
+    from gesturekit.cospeech.losses import ClusteredContrast
+    from gesturekit.train.logging import read_metrics_csv
 
-    cfg = _config(seed, lam, args)
-    torch.manual_seed(seed)
-    prep = prepare(corpus, cfg)
-    tr = Trainer(cfg, prep, None, torch.device("cpu"))  # type: ignore[arg-type]
-    cc, matched = tr.G.cc, []
-    loss = cc._loss
+    matched = []
+    loss = ClusteredContrast._loss
 
-    def counted(*a: Any) -> Any:
-        out = loss(*a)
-        matched.append(cc.last_matched)
+    def counted(self: Any, *a: Any) -> Any:
+        out = loss(self, *a)
+        matched.append(self.last_matched)
         return out
 
-    cc._loss = counted
-    accs = []
-    for e in range(args.epochs):
-        tr.train_epoch(e)
-        accs.append(evaluate(tr.G, prep.dev, prep, torch.device("cpu"))["cluster_acc"])
+    ClusteredContrast._loss = counted  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as run:
+            fit(_config(seed, lam, args), data, None, run, device="cpu")
+            rows = read_metrics_csv(f"{run}/metrics.csv")
+    finally:
+        ClusteredContrast._loss = loss  # type: ignore[method-assign]
+    accs = [r["value"] for r in rows if r["split"] == "val" and r["name"] == "cluster_acc"]
     return accs, sum(matched) / max(1, (args.epochs - 1) * args.iters)
 
 
-def _purity(corpus, args: Any, batches: int = 40) -> dict[str, float]:  # noqa: ANN001
+def _purity(data, args: Any, batches: int = 40) -> dict[str, float]:  # noqa: ANN001
     import numpy as np
     import torch
 
-    from gesturekit.cospeech.fit import prepare
+    from gesturekit.cospeech.fit import model_arrays, prepare
+    from gesturekit.cospeech.inputs import StoreInputs, open_store
     from gesturekit.cospeech.losses import greedy_batch_clusters, label_windows, pose_similarity
 
-    prep = prepare(corpus, _config(0, 1.0, args))
-    pose, lab = torch.as_tensor(prep.train.pose), prep.train.labels
+    prep = prepare(StoreInputs.from_store(open_store(data)), _config(0, 1.0, args))
+    _, _, pose_np, _, lab = model_arrays(
+        prep, prep.train.get_batch(np.arange(len(prep.train)))
+    )  # a tiny corpus
+    pose = torch.as_tensor(pose_np)
     if args.positives == "labels":  # the clustering space is the one-hot k-means labels
         pose = label_windows(torch.as_tensor(lab), prep.clusters.k)
     rng = np.random.default_rng(0)

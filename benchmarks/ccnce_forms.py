@@ -62,23 +62,30 @@ def _train(args: Any) -> dict[str, Any]:
 
     import torch
 
-    from gesturekit.cospeech.data import Corpus, FeatureClip
+    from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
     from gesturekit.cospeech.fit import FitConfig, ModelOptions, evaluate, fit, load_model, prepare
+    from gesturekit.cospeech.inputs import StoreInputs, open_store
     from gesturekit.cospeech.synthetic import make_synthetic_corpus
 
     syn = make_synthetic_corpus(n_train=16, n_dev=0, n_test=4, frames=128, seed=0)
     held = [FeatureClip(c.clip_id, c.speaker, "dev", c.audio, c.text, c.pose, c.fps) for c in syn.split("test")]
     corpus = Corpus(syn.split("train") + held, syn.pose_format, syn.fps, syn.source, syn.text_features)
     res = {}
-    for form in ("reference", "corrected"):
-        mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0, cc_form=form)
-        cfg = FitConfig(model="ccnce", epochs=args.epochs, num_iters=16, batch_size=16, window=32, hop=4,
-                        num_clusters=6, seed=1, lr=2e-3, model_options=mo, early_stopping=False)  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            fit(cfg, "", None, Path(tmp), device="cpu", corpus=corpus)
-            model, _ = load_model(tmp)
-            m = evaluate(model, prepare(corpus, cfg).dev, prepare(corpus, cfg), torch.device("cpu"))
-        res[form] = {k: round(v, 4) for k, v in m.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_clip_folder(Path(tmp) / "clips", corpus)
+        cache = Path(tmp) / "cache"
+        for form in ("reference", "corrected"):
+            mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0, cc_form=form)
+            cfg = FitConfig(model="ccnce", epochs=args.epochs, num_iters=16, batch_size=16, window=32,
+                            hop=4, num_clusters=6, seed=1, lr=2e-3, model_options=mo,
+                            early_stopping=False)  # fmt: skip
+            run = Path(tmp) / form
+            fit(cfg, data, None, run, device="cpu", cache=cache)
+            model, _ = load_model(run)
+            m = evaluate(
+                model, prepare(StoreInputs.from_store(open_store(data, cache)), cfg), torch.device("cpu")
+            )
+            res[form] = {k: round(v, 4) for k, v in m.items()}
     return res
 
 

@@ -111,11 +111,11 @@ def fit_peak_mb(data: Path, cache: Path, out: Path, args: Any) -> tuple[float, f
 def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
     import torch
 
-    from gesturekit.cospeech.fit import FitConfig, GANSteps, model_arrays, model_kwargs, prepare
+    from gesturekit.cospeech.fit import FitConfig, GANSteps, gan_modules, model_arrays, model_kwargs, prepare
     from gesturekit.cospeech.inputs import StoreInputs, open_store
     from gesturekit.cospeech.losses import LambdaSchedule
-    from gesturekit.cospeech.models import VelocityDiscriminator, build_model
-    from gesturekit.train import EpochSampler, build_optimizer
+    from gesturekit.cospeech.models import build_model
+    from gesturekit.train import EpochSampler
     from gesturekit.train.loop import LoopConfig, Trainer
 
     cfg = FitConfig()
@@ -131,15 +131,12 @@ def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
     load_s = (time.perf_counter() - t0) / n_batches
     load_cpu = (time.process_time() - c0) / n_batches
     torch.manual_seed(0)
-    G = build_model("ccnce", **model_kwargs(cfg, prep, 100))
-    D = VelocityDiscriminator(prep.inputs.pose_dim)
-    opts = {
-        "G": build_optimizer(G.parameters(), "adamw", lr=1e-4),
-        "D": build_optimizer(D.parameters(), "adamw"),
-    }
-    tr = Trainer(tempfile.mkdtemp(), modules={"G": G, "D": D}, optimizers=opts,
-                 sampler=EpochSampler(1, 1), config=LoopConfig(grad_clip=1.0))  # fmt: skip
-    steps = GANSteps(cfg, G, D, G, D, tr, LambdaSchedule(), amp=False)
+    inp = prep.inputs
+    G = build_model("ccnce", **model_kwargs(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, 100))
+    modules, opts, _ = gan_modules(cfg, G, inp.pose_dim, torch.device("cpu"))
+    tr = Trainer(tempfile.mkdtemp(), modules=modules, optimizers=opts, sampler=EpochSampler(1, 1),
+                 config=LoopConfig(grad_clip=cfg.grad_clip))  # fmt: skip
+    steps = GANSteps(cfg, G, modules["D"], G, modules["D"], tr, LambdaSchedule(), amp=False)
     audio, text, pose, _, labels = arrays
     x = [torch.as_tensor(v) for v in (audio, text, pose)]
     lab = torch.as_tensor(labels)

@@ -45,10 +45,12 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
     import torch
 
     from gesturekit.config import load_config
-    from gesturekit.cospeech.data import PATS_FORMAT, Windows
-    from gesturekit.cospeech.fit import FitConfig, Prepared, Trainer
+    from gesturekit.cospeech.fit import FitConfig, GANSteps, gan_modules, model_kwargs
+    from gesturekit.cospeech.losses import LambdaSchedule
+    from gesturekit.cospeech.models import build_model, canonical_name
     from gesturekit.cospeech.pipeline import run_sequence
-    from gesturekit.features.normalize import Normalizer
+    from gesturekit.train import EpochSampler
+    from gesturekit.train.loop import LoopConfig, Trainer
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -60,21 +62,23 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
     pose = (centres[group][:, None, :] + 0.3 * rng.normal(size=(N, T, P))).astype(np.float32)
     text = rng.normal(size=(N, T // 4, 768)).astype(np.float32).repeat(4, 1)  # word pieces of 4 frames
     audio = rng.normal(size=(N, T, 64)).astype(np.float32)
-    w = Windows(audio, text, pose, ["x"] * N, np.zeros(N, int), rng.integers(0, 8, (N, T)))
-    norm = Normalizer("none").fit(np.zeros((2, P)))
-    prep = Prepared(w, w, norm, Normalizer("none").fit(np.zeros((2, 64))), None, PATS_FORMAT, 15.0, np.zeros(P))
+    labels = rng.integers(0, 8, (N, T))
     cfg.batch_size, cfg.num_clusters = B, 8
     dev = torch.device(args.device)
+    g = build_model(canonical_name(cfg.model), **model_kwargs(cfg, P, 64, 768, 100)).to(dev)
+    modules, opts, _ = gan_modules(cfg, g, P, dev)
     with tempfile.TemporaryDirectory() as tmp:
-        tr = Trainer(cfg, prep, Path(tmp), dev)
-    g = tr.G
+        trainer = Trainer(Path(tmp), modules=modules, optimizers=opts, sampler=EpochSampler(1, 1),
+                          config=LoopConfig(grad_clip=cfg.grad_clip))  # fmt: skip
+    D = modules.get("D")
+    tr = GANSteps(cfg, g, D, g, D, trainer, LambdaSchedule(), amp=cfg.amp and dev.type == "cuda")
     stat_epoch = cfg.model_options.cc_stat_epoch
     state = {"i": 0}
 
     def batch() -> list[torch.Tensor]:
         idx = (np.arange(B) + state["i"] * B) % N
         state["i"] += 1
-        return [torch.as_tensor(x[idx], device=dev) for x in (w.audio, w.text, w.pose, w.labels)]
+        return [torch.as_tensor(x[idx], device=dev) for x in (audio, text, pose, labels)]
 
     for _ in range(3):  # the statistics epoch: learns the threshold
         tr.g_step(*batch(), epoch=stat_epoch)

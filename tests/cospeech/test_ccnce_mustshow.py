@@ -110,7 +110,8 @@ def test_cc_nce_pulls_the_latents_of_the_same_gesture_together(setup):
     c.model_options.curriculum = False
     c.model_options.cc_similarity = "cosine"
     torch.manual_seed(1)
-    G = build_model("ccnce", **model_kwargs(c, prep, 16))
+    inp = prep.inputs
+    G = build_model("ccnce", **model_kwargs(c, inp.pose_dim, inp.audio_dim, inp.text_dim, 16))
     before = _separation(G, prep, labels)
     opt = torch.optim.Adam(G.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)

@@ -240,14 +240,27 @@ def model_arrays(
     return audio, text, pose, raw, labels
 
 
-def model_kwargs(cfg: FitConfig, prep: Prepared, iters_per_epoch: int) -> dict[str, Any]:
+def model_kwargs(
+    cfg: FitConfig, pose_dim: int, audio_dim: int, text_dim: int, iters_per_epoch: int
+) -> dict[str, Any]:
+    """The generator's constructor arguments (saved in the model bundle)."""
     mo = config_to_dict(cfg.model_options)
     mo["curriculum_iters"] = max(1, int(mo.pop("curriculum_epochs") * iters_per_epoch))
-    inp = prep.inputs
     return dict(
-        mo, pose_dim=inp.pose_dim, text_dim=inp.text_dim, audio_dim=inp.audio_dim,
-        num_clusters=max(cfg.num_clusters, 1), window=cfg.window, seed=cfg.seed,
+        mo, pose_dim=pose_dim, text_dim=text_dim, audio_dim=audio_dim, num_clusters=max(cfg.num_clusters, 1),
+        window=cfg.window, seed=cfg.seed,
     )  # fmt: skip
+
+
+def gan_modules(cfg: FitConfig, G: nn.Module, pose_dim: int, device: torch.device) -> tuple[dict, dict, dict]:
+    """``(modules, optimizers, schedulers)``, each ``{"G": ..., "D": ...}`` (no D without ``gan``)."""
+    modules: dict[str, nn.Module] = {"G": G}
+    optimizers = {"G": _optimizer(cfg, [p for p in G.parameters() if p.requires_grad])}
+    if cfg.gan:
+        modules["D"] = VelocityDiscriminator(pose_dim).to(device)
+        optimizers["D"] = _optimizer(cfg, list(modules["D"].parameters()))
+    schedulers = {k: build_scheduler(o, "exponential", gamma=cfg.gamma) for k, o in optimizers.items()}
+    return modules, optimizers, schedulers
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -535,7 +548,8 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
     n_train = len(prep.train)
     iters = cfg.num_iters if cfg.num_iters > 0 else max(1, n_train // (cfg.batch_size * dist.world_size))
     name = canonical_name(cfg.model)
-    kwargs = model_kwargs(cfg, prep, iters)
+    inp = prep.inputs
+    kwargs = model_kwargs(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, iters)
     G = build_model(name, **kwargs).to(device)
     lower = LOWER_IS_BETTER[key]
     state_dir = out / "state"
@@ -567,14 +581,9 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
         return {"epochs": 0, "best_epoch": 0, "best": metrics.get(key), "dev_key": key,
                 **{f"dev_{k}": v for k, v in metrics.items()}, **sizes}  # fmt: skip
 
-    D = VelocityDiscriminator(kwargs["pose_dim"]).to(device) if cfg.gan else None
+    modules, optimizers, schedulers = gan_modules(cfg, G, kwargs["pose_dim"], device)
+    D = modules.get("D")
     lam = LambdaSchedule(1.0, cfg.lambda_step, cfg.lambda_max, cfg.lambda_interval)
-    modules: dict[str, nn.Module] = {"G": G}
-    optimizers = {"G": _optimizer(cfg, [p for p in G.parameters() if p.requires_grad])}
-    if D is not None:
-        modules["D"] = D
-        optimizers["D"] = _optimizer(cfg, list(D.parameters()))
-    schedulers = {k: build_scheduler(o, "exponential", gamma=cfg.gamma) for k, o in optimizers.items()}
     stateful: dict[str, Any] = {"lambda": lam}
     if getattr(G, "cc", None) is not None:
         stateful["cc"] = G.cc
