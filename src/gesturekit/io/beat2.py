@@ -36,6 +36,7 @@ from gesturekit.records import CoSpeechClip
 BEAT2_FPS = 30.0
 N_JOINTS = 55
 SPLIT_CSV = "train_test_split.csv"
+MOTION_DIR = "smplxflame_30"
 _SPLIT_NAMES = {"train": "train", "val": "dev", "dev": "dev", "test": "test", "additional": "additional"}
 
 
@@ -61,6 +62,8 @@ def find_takes(root: str | Path) -> list[Beat2Take]:
     root = Path(root)
     if root.is_file() and root.suffix == ".npz":
         npzs = [root]
+    elif (root / MOTION_DIR).is_dir():  # the download layout: motion lives in smplxflame_30/ only
+        npzs = sorted(p for p in (root / MOTION_DIR).glob("*.npz") if not p.name.startswith("."))
     else:
         npzs = sorted(p for p in root.rglob("*.npz") if not p.name.startswith("."))
     takes = []
