@@ -76,9 +76,11 @@ def test_time_split_only_without_a_csv(tmp_path):
     np.testing.assert_array_equal(joined, np.asarray(whole.array("train", "pose/rot6d")))
 
 
-def test_cache_reuse_and_invalidation(tmp_path, caplog):
+def test_cache_reuse_and_invalidation(tmp_path, caplog, monkeypatch):
     data = _clip_folder(tmp_path / "clips")
     cache = tmp_path / "cache"
+    # the CLI's log set-up (runtime) stops propagation when an earlier test ran a command
+    monkeypatch.setattr(logging.getLogger("gesturekit"), "propagate", True)
     caplog.set_level(logging.INFO, logger="gesturekit")
     first = open_corpus_store(data, cache=cache)
     assert first.meta["format"] == "clips" and first.meta["pose_format"]["kind"] == "vector"
