@@ -38,6 +38,7 @@ FORMATS = ("bvh", "smplx-npz", "csv")
 UNITS = {"cm": 100.0, "m": 1.0}
 WHICH = ("generated", "ground_truth")
 N_BETAS, N_EXPRESSIONS = 300, 100  # BEAT2's widths
+SMPLX_MODEL, SMPLX_GENDER = "smplx2020", "neutral"  # BEAT2's body model
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Motion:
     positions: np.ndarray | None = None  # (T, J, D)
     joint_names: list[str] | None = None
     units: str = ""  # of the positions: px, m, ...
+    model: str = SMPLX_MODEL  # the SMPL-X body model and gender the rotations are for
+    gender: str = SMPLX_GENDER
 
     @property
     def n_frames(self) -> int:
@@ -98,12 +101,13 @@ def _from_beat2(path: Path) -> Motion:
     from gesturekit.io.beat2 import N_JOINTS, read_beat2_npz
     from gesturekit.skeleton import BEAT2_JOINTS
 
-    arr = read_beat2_npz(path)
+    arr = read_beat2_npz(path, keep_dtypes=True)  # smplx-npz keeps the take's values bit for bit
     poses = np.asarray(arr["poses"])
     return Motion(
         str(path), float(arr["rate"]),  # type: ignore[arg-type]
         rotations=poses.reshape(len(poses), N_JOINTS, 3), trans=np.asarray(arr["trans"]),
         betas=arr.get("betas"), expressions=arr.get("expressions"), joint_names=BEAT2_JOINTS,  # type: ignore[arg-type]
+        model=str(arr.get("model", SMPLX_MODEL)), gender=str(arr.get("gender", SMPLX_GENDER)),
     )  # fmt: skip
 
 
@@ -203,7 +207,7 @@ def export_motion(m: Motion, fmt: str, out: str | Path, *, units: str | None = N
     _refuse_without_rotations(m, fmt)
     assert m.rotations is not None
     n = len(m.rotations)
-    trans = np.zeros((n, 3)) if m.trans is None else np.asarray(m.trans, dtype=np.float64)
+    trans = np.zeros((n, 3)) if m.trans is None else np.asarray(m.trans)
     if fmt == "bvh":
         from gesturekit.features.rotations import axis_angle_to_matrix
         from gesturekit.io.bvh import write_bvh
@@ -215,13 +219,15 @@ def export_motion(m: Motion, fmt: str, out: str | Path, *, units: str | None = N
         write_bvh(out, BEAT2_JOINTS, BEAT2_PARENTS, BEAT2_OFFSETS * scale, axis_angle_to_matrix(m.rotations),
                   trans * scale, m.fps, order="ZXY")  # fmt: skip
         return {**info, "joints": len(BEAT2_JOINTS), "units": units, "euler_order": "ZXY"}
-    betas = np.zeros(N_BETAS, np.float32) if m.betas is None else np.asarray(m.betas, np.float32)
+    # BEAT2's dtypes where the source has no array of its own (a take's own arrays are kept as they are)
+    betas = np.zeros(N_BETAS, np.float32) if m.betas is None else np.asarray(m.betas)
     expr = np.zeros((n, N_EXPRESSIONS)) if m.expressions is None else np.asarray(m.expressions)
+    poses = m.rotations.reshape(n, -1)
     rate = np.int32(round(m.fps)) if float(m.fps).is_integer() else np.float32(m.fps)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, poses=m.rotations.reshape(n, -1).astype(np.float32), trans=trans,
-                 betas=betas, expressions=expr.astype(np.float64), model=np.array("smplx2020"),
-                 gender=np.array("neutral"), mocap_frame_rate=rate)  # fmt: skip
+        np.savez(fh, poses=poses if poses.dtype == np.float32 else poses.astype(np.float32), trans=trans,
+                 betas=betas, expressions=expr, model=np.array(m.model), gender=np.array(m.gender),
+                 mocap_frame_rate=rate)  # fmt: skip
     return {**info, "joints": 55, "units": "m", "zeros": [k for k, v in (("betas", m.betas), ("expressions",
             m.expressions)) if v is None]}  # fmt: skip
 
