@@ -21,14 +21,13 @@ only (nothing is downloaded), every file present, ``model.json`` matching the ch
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gesturekit.errors import FormatError
-from gesturekit.fsutil import atomic_write_json, atomic_write_text
+from gesturekit.fsutil import atomic_write_json, atomic_write_text, file_sha256
 
 REQUIRED_FILES = ("config.json", "README.md", "model.safetensors", "model.json")
 COSPEECH, UNITS = "gesturekit-cospeech", "gesturekit-units"
@@ -50,14 +49,6 @@ LICENCES = {
     "unknown": "the terms of the training data apply to these weights; gesturekit could not tell which data "
     "it was, so check them before any use beyond research.",
 }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_json(path: Path) -> Any:
@@ -94,7 +85,7 @@ def model_config(run_dir: str | Path) -> dict[str, Any]:
 
     run_dir = Path(run_dir)
     meta = _model_meta(run_dir)
-    files = {"model.json": {"sha256": _sha256(run_dir / "model.json")}}
+    files = {"model.json": {"sha256": file_sha256(run_dir / "model.json")}}
     base = {"config_version": CONFIG_VERSION, "gesturekit_version": __version__}
     if meta.get("kind") == "gesturekit-cospeech-model":
         return {
@@ -175,6 +166,11 @@ def _yaml_block(path: Path) -> list[str]:
     return ["```yaml", path.read_text(encoding="utf-8").rstrip(), "```"]
 
 
+def _terms(dataset: str) -> list[str]:
+    """The card's licence section and the heading of its use section."""
+    return ["", "## Licence of the training data", "", LICENCES[dataset], "", "## Intended use and limits", ""]
+
+
 def _front_matter(dataset: str, tags: list[str]) -> list[str]:
     lines = ["---", "library_name: gesturekit", "tags:"] + [f"- {t}" for t in tags]
     if dataset in ("beat2", "pats", "mngu0", "mocha"):
@@ -232,14 +228,7 @@ def cospeech_card(run_dir: Path, config: dict[str, Any], meta: dict[str, Any], *
     if not any(s == "test" for s, _, _ in ev_rows):
         lines += ["", "Not evaluated on test yet: run `gesturekit cospeech sample` and `evaluate`."]
     lines += ["", "FGD encoder: " + ("; ".join(encoders) if encoders else "none (no FGD in these figures).")]
-    lines += [
-        "",
-        "## Licence of the training data",
-        "",
-        LICENCES[ds],
-        "",
-        "## Intended use and limits",
-        "",
+    lines += _terms(ds) + [
         "- Intended: research on co-speech gesture, and motion for avatars and animation prototypes "
         "(`gesturekit cospeech export` writes BVH, SMPL-X npz or CSV).",
         f"- It imitates the gestures of the training speakers ({spk}); other voices, languages and "
@@ -316,13 +305,7 @@ def units_card(run_dir: Path, config: dict[str, Any], *, data: str | None, speak
     lines += [
         "",
         "FGD encoder: none (gestural-unit models are scored by reconstruction, not FGD).",
-        "",
-        "## Licence of the training data",
-        "",
-        LICENCES[ds],
-        "",
-        "## Intended use and limits",
-        "",
+        *_terms(ds),
         "- Intended: research on articulatory gestures (decomposing EMA into gestures and gestural scores).",
         "- Only for EMA with the same channels, rate and units as the training files; other speakers "
         "and sensor placements were not tested.",
@@ -383,7 +366,7 @@ def check_model_folder(path: str | Path, model_type: str) -> dict[str, Any]:
         got = config.get("model_type") if isinstance(config, dict) else None
         raise FormatError(path / "config.json", f"model_type is {got!r}, expected {model_type!r}")
     for name, rec in (config.get("files") or {}).items():
-        if _sha256(path / name) != (rec or {}).get("sha256"):
+        if file_sha256(path / name) != (rec or {}).get("sha256"):
             raise FormatError(
                 path / name, "checksum differs from the one in config.json (changed since written)"
             )

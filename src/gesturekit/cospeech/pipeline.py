@@ -165,20 +165,14 @@ class GesturePipeline:
         return pipe
 
     @classmethod
-    def from_pretrained(
-        cls,
-        path: str | Path,
-        device: str = "cpu",
-        stitch: str = "sequence",
-        text_model: str | Path | None = None,
-    ) -> GesturePipeline:
+    def from_pretrained(cls, path: str | Path, **load_options: Any) -> GesturePipeline:
         """A self-describing model folder (``config.json``, ``README.md``, ``model.safetensors``,
-        ``model.json``; :mod:`gesturekit.model_card`), checked, then loaded as :meth:`load` does.
-        Local folders only: nothing is downloaded."""
+        ``model.json``; :mod:`gesturekit.model_card`), checked, then loaded as :meth:`load` does
+        (with its ``device``, ``stitch`` and ``text_model``). Local folders only: nothing is downloaded."""
         from gesturekit.model_card import COSPEECH, check_model_folder
 
         config = check_model_folder(path, COSPEECH)
-        pipe = cls.load(path, device, stitch, text_model)
+        pipe = cls.load(path, **load_options)
         pipe.config = config
         return pipe
 
