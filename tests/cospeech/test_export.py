@@ -19,8 +19,6 @@ from gesturekit.io.beat2 import read_beat2_take
 from gesturekit.io.bvh import read_bvh
 from gesturekit.skeleton import BEAT2, BEAT2_JOINTS, PATS, forward_kinematics
 
-pybvh = pytest.importorskip("pybvh", reason="the test-only BVH reader (pip install pybvh; the dev extra)")
-
 
 def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     cos = (np.trace(np.swapaxes(a, -1, -2) @ b, axis1=-2, axis2=-1) - 1) / 2
@@ -44,6 +42,7 @@ def generated(tmp_path_factory) -> Path:
 
 def check_bvh(bvh: Path, rotations: np.ndarray, trans: np.ndarray, fps: float, scale: float) -> None:
     """The BVH's rotations and forward kinematics, by pybvh and by gesturekit's reader, equal the input's."""
+    pybvh = pytest.importorskip("pybvh", reason="the test-only BVH reader (pip install pybvh; the dev extra)")
     b = pybvh.read_bvh_file(bvh)
     assert b.frame_count == len(rotations) and b.fps == pytest.approx(fps, rel=1e-9)
     assert sorted(b.joint_names) == sorted(BEAT2_JOINTS) and set(b.euler_orders) == {"ZXY"}
