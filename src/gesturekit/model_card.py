@@ -132,13 +132,20 @@ def _table(rows: list[tuple[str, str, Any]]) -> list[str]:
 
 
 def _dev_rows(run_dir: Path, best_epoch: Any) -> list[tuple[str, str, Any]]:
-    """The dev figures of the best epoch, from ``history.csv``."""
+    """The dev figures of the best epoch, from the run's ``metrics.csv`` (``history.csv`` in run
+    folders written before the shared training engine)."""
+    if (run_dir / "metrics.csv").is_file():
+        from gesturekit.train.logging import read_metrics_csv
+
+        rows = [r for r in read_metrics_csv(run_dir / "metrics.csv") if r["split"] == "val"]
+        epoch = int(best_epoch) if best_epoch is not None else (rows[-1]["epoch"] if rows else -1)
+        return [("dev", r["name"], r["value"]) for r in rows if r["epoch"] == epoch]
     path = run_dir / "history.csv"
     if not path.is_file():
         return []
     with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    row = next((r for r in rows if str(r.get("epoch")) == str(best_epoch)), rows[-1] if rows else None)
+        old = list(csv.DictReader(fh))
+    row = next((r for r in old if str(r.get("epoch")) == str(best_epoch)), old[-1] if old else None)
     if row is None:
         return []
     return [("dev", k[4:], float(v)) for k, v in row.items() if k.startswith("dev_") and v not in ("", None)]

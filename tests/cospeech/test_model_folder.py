@@ -13,12 +13,14 @@ import torch
 from safetensors.numpy import load_file
 
 from beat2_fixtures import write_take
+from gesturekit.cospeech.data import write_clip_folder
 from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
 from gesturekit.cospeech.models import build_model
 from gesturekit.cospeech.pipeline import GesturePipeline
 from gesturekit.cospeech.synthetic import make_synthetic_corpus
 from gesturekit.errors import FormatError
 from gesturekit.model_card import LICENCES, dataset_of, write_model_folder
+from gesturekit.train.logging import read_metrics_csv
 
 torch.set_num_threads(1)
 
@@ -31,7 +33,8 @@ def run(tmp_path_factory) -> Path:
     mo = ModelOptions(d=16, cc_stat_epoch=0, curriculum_epochs=1.0, moco_queue=8)
     cfg = FitConfig(epochs=2, num_iters=2, batch_size=4, window=32, hop=16, num_clusters=3, min_epochs=0,
                     seed=3, model_options=mo)  # fmt: skip
-    result = fit(cfg, "", None, out, device="cpu", corpus=corpus)
+    data = write_clip_folder(tmp_path_factory.mktemp("clips") / "synth", corpus)
+    result = fit(cfg, data, None, out, device="cpu")
     evaluation = {
         "overall": {"L1": 0.5, "fgd": 12.25, "beat_consistency": 0.31},
         "meta": {
@@ -72,12 +75,9 @@ def test_model_card(run: Path) -> None:
     for heading in headings:
         assert f"\n## {heading}\n" in card, heading
     assert "- speakers: s0, s1" in card and "```yaml\nmodel: ccnce\n" in card
-    history = (run / "history.csv").read_text().splitlines()
-    header, best = (
-        history[0].split(","),
-        history[1 + json.loads((run / "model.json").read_text())["meta"]["best_epoch"]],
-    )
-    dev_l1 = float(best.split(",")[header.index("dev_L1")])
+    best = json.loads((run / "model.json").read_text())["meta"]["best_epoch"]
+    rows = read_metrics_csv(run / "metrics.csv")
+    dev_l1 = next(r["value"] for r in rows if r["split"] == "val" and r["name"] == "L1" and r["epoch"] == best)
     assert f"| dev | L1 | {dev_l1:.4g} |" in card
     assert "| test | fgd | 12.25 |" in card and "| test | beat_consistency | 0.31 |" in card
     assert "FGD encoder: test: `gk-poseae-w32-z32-seed0-abcdef012345`" in card
