@@ -127,7 +127,7 @@ def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
     c0 = time.process_time()
     for ids in batches:
         arrays = model_arrays(prep, prep.train.get_batch(np.sort(ids)))
-        prep.inputs.store.release()
+        prep.inputs.store.release_pages()
     load_s = (time.perf_counter() - t0) / n_batches
     load_cpu = (time.process_time() - c0) / n_batches
     torch.manual_seed(0)

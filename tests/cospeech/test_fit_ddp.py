@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Runs the CLI in each rank with WindowDataset.get_batch recording the training windows it gathers
 # once the engine's loop has started (the k-means sample before it is the same on every rank).
 RANK_SCRIPT = """
-import os, sys
+import mmap, os, sys
 import numpy as np
 from gesturekit.store.dataset import PackedStore, WindowDataset
 from gesturekit.train.loop import Trainer
@@ -30,7 +30,10 @@ gather, loop = WindowDataset.get_batch, Trainer.fit
 
 def recording_gather(self, ids):
     if state["loop"] and self.split == "train":
-        assert all(isinstance(a, np.memmap) for a in self._arrays.values())
+        for a in self._arrays.values():  # views of the store's memory maps, not copies
+            while isinstance(a, np.ndarray):
+                a = a.base
+            assert isinstance(a.obj if isinstance(a, memoryview) else a, mmap.mmap)
         seen.append(np.asarray(ids).copy())
     return gather(self, ids)
 

@@ -359,7 +359,7 @@ def evaluate(model: nn.Module, prep: Prepared, device: torch.device, dist: DistI
     chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)][dist.rank :: dist.world_size]
     for part in chunks:
         audio, text, pose, _, labels = model_arrays(prep, prep.dev.get_batch(part))
-        prep.inputs.store.release()
+        prep.inputs.store.release_pages()
         pred, lab = predict(model, audio, text, device)
         acc.add(pred, pose, lab, labels)
     return acc.result(dist)
@@ -612,7 +612,7 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
     def train_batch(indices: list[int], epoch: int) -> dict[str, float]:
         ids = np.asarray(indices, dtype=np.int64)
         audio, text, pose, _, labels = model_arrays(prep, prep.train.get_batch(ids))
-        prep.inputs.store.release()
+        prep.inputs.store.release_pages()
         t = [torch.as_tensor(x, device=device) for x in (audio, text, pose)]
         lab = torch.as_tensor(labels, device=device) if labels is not None else None
         return steps.batch(t[0], t[1], t[2], lab, epoch)

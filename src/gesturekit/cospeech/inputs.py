@@ -20,7 +20,7 @@ Every modality is taken at the pose frame times (the store's nearest-previous-fr
 :func:`feature_moments` sums what the z-score normalisers need, one interval at a time;
 :func:`sample_windows` gathers a seeded sample of windows in chunks (for the k-means clusters and
 the baselines). After each gather the store's pages are released from the process
-(:meth:`~gesturekit.store.PackedStore.release`), so resident memory stays flat over an epoch.
+(:meth:`~gesturekit.store.PackedStore.release_pages`), so resident memory stays flat over an epoch.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ class StoreInputs:
     def interval(self, ds: WindowDataset, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One whole interval of ``ds``'s split at ``fps``: ``(audio, text, pose)`` without the batch axis."""
         a, t, p = self.arrays(ds.span(i))
-        self.store.release()
+        self.store.release_pages()
         return a[0], t[0], p[0]
 
     def check_token_ids(self, splits: Sequence[str], chunk: int = 1 << 20) -> None:
@@ -215,7 +215,7 @@ class StoreInputs:
                         f"(0..{WORDPIECE_VOCAB - 1})",
                         path=self.store.path,
                     )
-            self.store.release()
+            self.store.release_pages()
 
 
 def iter_chunks(ds: WindowDataset, ids: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
@@ -224,7 +224,7 @@ def iter_chunks(ds: WindowDataset, ids: np.ndarray, size: int) -> Iterator[tuple
         part = ids[i : i + size]
         batch = ds.get_batch(part)
         yield part, batch
-        ds.store.release()
+        ds.store.release_pages()
 
 
 def feature_moments(inputs: StoreInputs, ds: WindowDataset) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
@@ -241,7 +241,7 @@ def feature_moments(inputs: StoreInputs, ds: WindowDataset) -> dict[str, tuple[f
             x = b[key].numpy()[0].astype(np.float64)
             n, s, ss = out[name]
             out[name] = (n + len(x), s + x.sum(0), ss + (x * x).sum(0))
-        inputs.store.release()
+        inputs.store.release_pages()
     return out
 
 

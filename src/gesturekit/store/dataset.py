@@ -155,19 +155,6 @@ class PackedStore:
             raise DataError(f"store {self.path} has no training statistics for speaker {speaker!r}")
         return read_muvar(f)
 
-    def release(self) -> None:
-        """Drop the pages of every open memory map from this process's resident set.
-
-        The data stays in the OS page cache (a later read costs no disk access); only the
-        process's mapping forgets them, so a long pass over the store does not show up as
-        resident memory growing with the corpus (``madvise(MADV_DONTNEED)``; a no-op where the
-        platform lacks it).
-        """
-        for arr in self._arrays.values():
-            mm = getattr(arr, "_mmap", None)
-            if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-                mm.madvise(mmap.MADV_DONTNEED)
-
 
 class WindowDataset:
     """Windows of one split of a :class:`PackedStore`; index with a list of window ids for a batch.
@@ -292,7 +279,9 @@ class WindowDataset:
         out: dict[str, Any] = {}
         for k in self.keys:
             c = self._cols[k]
-            rows = gather_rows(ix["offsets"][iv, c], ix["lengths"][iv, c], ix["rates"][iv, c], starts, length, self.fs)
+            rows = gather_rows(
+                ix["offsets"][iv, c], ix["lengths"][iv, c], ix["rates"][iv, c], starts, length, self.fs
+            )
             arr = self._arrays[k]
             # sorted unique rows read the memmap in file order; the inverse puts them back
             uniq, inv = np.unique(rows.ravel(), return_inverse=True)
