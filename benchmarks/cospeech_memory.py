@@ -1,7 +1,8 @@
 """Peak memory of one ``cospeech fit`` epoch against the corpus size, and the loader's speed.
 
 Builds PATS-format corpora of about ``--hours`` (default 0.1, 1 and 10 h; one speaker, intervals
-of 30-90 s, 80/10/10 % train/dev/test by interval) with PATS's 768-d BERT text (``text/bert``),
+of 30-90 s, 80/10/10 % train/dev/test by interval: of every ten, the second is dev and the third
+test) with PATS's 768-d BERT text (``text/bert``),
 written by :mod:`gesturekit.io.pats_write`, packs each once into a store cache (the pack is not
 measured), then runs one epoch of ``gesturekit cospeech fit`` (the default CC-NCE model, window
 64 hop 5, batch 32) per size in its own subprocess and reads that process's peak resident set
@@ -66,7 +67,7 @@ def make_pats(root: Path, hours: float, workers: int, seed: int = 0) -> Path:
     while total < hours * 3600:
         dur = float(rng.uniform(30.0, 90.0))
         iid = f"oliver_{i:06d}"
-        split = "train" if i % 10 < 8 else ("dev" if i % 10 == 8 else "test")
+        split = "dev" if i % 10 == 1 else ("test" if i % 10 == 2 else "train")  # small corpora have both
         rows.append([i, iid, "oliver", split, 0.0, dur, dur, ""])
         jobs.append((str(data / "processed" / "oliver" / f"{iid}.h5"), dur, seed * 100_000 + i))
         total += dur

@@ -27,7 +27,6 @@ load for sampling and generation; ``--resume`` refuses them.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -71,7 +70,7 @@ from gesturekit.train.distributed import (
     wrap_ddp,
 )
 from gesturekit.train.loop import LoopConfig, Trainer
-from gesturekit.train.state import check_resume_config, latest_training_state, save_resume_config
+from gesturekit.train.state import resume_point
 
 log = logging.getLogger("gesturekit")
 
@@ -598,12 +597,9 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
         patience=cfg.patience if cfg.early_stopping and prep.dev is not None else 0, min_epochs=cfg.min_epochs,
         checkpoint_every_steps=cfg.checkpoint_every_steps,
     )  # fmt: skip
-    resume_step = None
-    if resume and latest_training_state(state_dir) is not None:
-        check_resume_config(state_dir, config_to_dict(cfg), RESUMABLE_CHANGES)
-        resume_step = int(json.loads((state_dir / "latest.json").read_text())["counters"]["step"])
-    elif dist.is_main:
-        save_resume_config(state_dir, config_to_dict(cfg))
+    resume_step = resume_point(
+        state_dir, config_to_dict(cfg), RESUMABLE_CHANGES, resume=resume, is_main=dist.is_main
+    )
     logger = MetricLogger(out, enabled=dist.is_main, resume_step=resume_step)
     trainer = Trainer(state_dir, modules=modules, optimizers=optimizers, schedulers=schedulers, sampler=sampler,
                       config=loop_cfg, logger=logger, dist=dist, stateful=stateful)  # fmt: skip

@@ -274,3 +274,18 @@ def save_resume_config(state_dir: str | Path, config: Mapping[str, Any]) -> None
     """Record the options a run started with (for :func:`check_resume_config`)."""
     Path(state_dir).mkdir(parents=True, exist_ok=True)
     atomic_write_json(Path(state_dir) / "config.json", dict(config))
+
+
+def resume_point(
+    state_dir: str | Path, config: Mapping[str, Any], resumable: set[str], *, resume: bool, is_main: bool
+) -> int | None:
+    """Where a run starts: the step of the newest state when resuming one (its options checked by
+    :func:`check_resume_config`), else None, the run's options recorded first (rank 0)."""
+    if resume and latest_training_state(state_dir) is not None:
+        check_resume_config(state_dir, config, resumable)
+        import json
+
+        return int(json.loads((Path(state_dir) / POINTER).read_text())["counters"]["step"])
+    if is_main:
+        save_resume_config(state_dir, config)
+    return None

@@ -13,7 +13,6 @@ launched by torchrun.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from gesturekit.train.distributed import (
     wrap_ddp,
 )
 from gesturekit.train.loop import LoopConfig, Trainer
-from gesturekit.train.state import check_resume_config, latest_training_state, save_resume_config
+from gesturekit.train.state import resume_point
 from gesturekit.units.methods import fit_normalizer
 from gesturekit.units.metrics import channel_r
 from gesturekit.units.neural.api import NeuralUnitModel
@@ -246,12 +245,9 @@ def fit_neural(
         checkpoint_every_steps=cfg.train.checkpoint_every_steps, progress=cfg.train.progress,
     )  # fmt: skip
     state_dir = run_dir / "state"
-    resume_step = None
-    if resume and latest_training_state(state_dir) is not None:
-        check_resume_config(state_dir, config_to_dict(cfg), RESUMABLE_CHANGES)
-        resume_step = int(json.loads((state_dir / "latest.json").read_text())["counters"]["step"])
-    elif dist.is_main:
-        save_resume_config(state_dir, config_to_dict(cfg))
+    resume_step = resume_point(
+        state_dir, config_to_dict(cfg), RESUMABLE_CHANGES, resume=resume, is_main=dist.is_main
+    )
     logger = MetricLogger(run_dir, enabled=dist.is_main, resume_step=resume_step)
     trainer = Trainer(
         state_dir, modules={"net": net}, optimizers={"opt": opt}, schedulers={"sched": sched},
