@@ -272,3 +272,34 @@ def test_beat2_folder_through_the_cli(cli, tmp_path, beat2_dir, cache):
     assert r.code == 0, r
     s = read_samples(tmp_path / "s.h5")
     assert s.units == "m" and s.items[0].generated.shape[1:] == (55, 3) and s.items[0].start_s > 40
+
+
+def test_beat2_download_layout_trains_on_the_train_take_and_samples_the_whole_test_take(
+    cli, tmp_path, realdata
+):
+    """train_test_split.csv names one take train and the other test (no dev): fit trains on the
+    first take only (its windows), keeps the last epoch's model, and sample gives the whole second
+    take: 1804 frames at 30 fps = 902 at 15 fps."""
+    from beat2_fixtures import link_real_takes, write_split_csv
+
+    lang = link_real_takes(realdata, tmp_path / "beat_english_v2.0.0")
+    write_split_csv(lang, [("2_scott_0_1_1", "train"), ("2_scott_0_2_2", "test")])
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    sets = ["window=32", "batch_size=8", "num_clusters=3", "model_options.d=16"]
+    opts = [x for s in sets for x in ("--set", s)]
+    r = cli("cospeech", "fit", "--data", lang, "--epochs", "1", "--num-iters", "1", *opts, "--threads", "1",
+            "--cache", cache, "--out", run)  # fmt: skip
+    assert r.code == 0, r
+    res = json.loads(r.out)
+    assert res["data"]["split_rule"] == "csv" and res["dev_windows"] == 0 and res["best"] is None
+    store = open_store(lang, cache)
+    assert store.index("train")["names"] == ["2_scott_0_1_1"] and "dev" not in store.splits
+    frames = int(np.floor(store.durations("train")[0] * 15 + 1e-6))
+    assert res["train_windows"] == (frames - 32) // 5 + 1  # the windows of the first take alone
+    assert "dev_L1" not in res and json.loads((run / "model.json").read_text())["meta"]["best_epoch"] == 0
+    r = cli("cospeech", "sample", run, "--data", lang, "--split", "test", "--cache", cache,
+            "--out", tmp_path / "s.h5")  # fmt: skip
+    assert r.code == 0, r
+    s = read_samples(tmp_path / "s.h5")
+    assert [i.interval_id for i in s.items] == ["2_scott_0_2_2"]
+    assert s.items[0].generated.shape == s.items[0].ground_truth.shape == (902, 55, 3)

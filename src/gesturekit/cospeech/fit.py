@@ -620,8 +620,10 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
 
     result = trainer.fit(train_batch, validate, on_best=save_best, resume=resume)
     logger.close()
-    last = result.history[-1] if result.history else {}
+    last = result.history[-1] if result.history and prep.dev is not None else {}
     dev = {f"dev_{k.removeprefix('val/')}": v for k, v in last.items() if k.startswith("val/")}
+    if prep.dev is None:  # no dev metric: the "best" epoch is simply the last one
+        result.best_value = None
     summary = {"best_epoch": result.best_epoch, "best": result.best_value, "dev_key": key,
                "epochs": result.epochs_run, "steps": result.steps, "stopped_early": result.stopped_early,
                **dev, **sizes}  # fmt: skip
