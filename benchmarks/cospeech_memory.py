@@ -6,7 +6,7 @@ test) with PATS's 768-d BERT text (``text/bert``),
 written by :mod:`gesturekit.io.pats_write`, packs each once into a store cache (the pack is not
 measured), then runs one epoch of ``gesturekit cospeech fit`` (the default CC-NCE model, window
 64 hop 5, batch 32) per size in its own subprocess and reads that process's peak resident set
-from ``resource.getrusage(RUSAGE_SELF)`` as it exits. Iterations per epoch are capped
+(``VmHWM`` of its ``/proc/self/status``) as it exits. Iterations per epoch are capped
 (``--num-iters``, default 20) so the 10 h epoch stays short: the figure is about data, and the
 model's working memory does not depend on the corpus; the z-score statistics still read the whole
 training split and the dev evaluation covers the whole dev split. ``mb_per_extra_hour`` is the
@@ -35,11 +35,14 @@ import numpy as np
 
 import _common
 
+# The child reports its own VmHWM (peak resident set of its address space). Not ru_maxrss: Linux
+# carries ru_maxrss over execve, so a child would report its parent's peak (the corpus writer's).
 CHILD = r"""
-import json, resource, sys
+import re, sys
 from gesturekit.cli import main
 code = main(sys.argv[1:])
-print("PEAK_RSS_KB " + json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+status = open("/proc/self/status").read()
+print("PEAK_RSS_KB " + re.search(r"VmHWM:\s+(\d+)", status).group(1))
 sys.exit(code)
 """
 

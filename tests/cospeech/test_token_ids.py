@@ -65,11 +65,18 @@ def test_pats_token_ids_are_the_stored_ids_at_pose_frames(pats):
 
 
 def test_token_ids_need_a_source_that_has_them(tmp_path, beat2_dir):
-    store = open_store(beat2_dir)
+    bare = tmp_path / "bare"  # a take without its TextGrid: no words, so no WordPiece ids
+    bare.mkdir()
+    for ext in (".npz", ".wav"):
+        (bare / f"2_scott_0_1_1{ext}").symlink_to(beat2_dir / f"2_scott_0_1_1{ext}")
+    store = open_store(bare, tmp_path / "cache")
     with pytest.raises(DataError, match="needs WordPiece token ids"):
         StoreInputs.from_store(store, text_mode="tokens")
     with pytest.raises(ConfigError, match="text_mode must be one of"):
         StoreInputs.from_store(store, text_mode="ids")
+    # with its transcript the store has BEAT2's WordPiece ids, which a tokens model reads
+    words = StoreInputs.from_store(open_store(beat2_dir, tmp_path / "cache"), text_mode="tokens")
+    assert words.text_features == "token-ids" and words.text_key == "text/tokens"
 
 
 def test_text_encoder_takes_ids_with_or_without_a_trailing_axis():

@@ -154,7 +154,7 @@ class FitConfig:
     gamma: float = 0.99
     grad_clip: float = 1.0
     amp: bool = True
-    holdout: float = 0.2  # unused: splits come from the data (the store's split rule); kept for old configs
+    holdout: float = 0.2  # BEAT2 without train_test_split.csv: the test fraction of each take's time split
     fps: float = 15.0
     cache: str = ""  # store cache folder for raw data folders (empty: the user's cache directory)
     checkpoint_every_steps: int = 0  # also save the training state every N batches (0: each epoch)
