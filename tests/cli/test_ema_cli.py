@@ -141,11 +141,14 @@ def test_convert_mocha_resampled_speaker_filter(cli, mngu0_dir: Path, mocha_dir:
     assert arrays[0].shape == (387, 20) and meta["units"] == "mm"
 
 
-def test_split_command_never_writes_shared_and_saves_where_told(cli, mngu0_dir: Path, tmp_path: Path) -> None:
-    before = sorted(p.name for p in mngu0_dir.iterdir())
-    r = cli("ema", "split", mngu0_dir, "--seed", "4")
-    assert r.code == 0 and "not saved" in r.out
-    assert sorted(p.name for p in mngu0_dir.iterdir()) == before
+def test_split_command_never_writes_a_read_only_corpus_and_saves_where_told(
+    cli, mngu0_dir: Path, tmp_path: Path, read_only_copy
+) -> None:
+    ro = read_only_copy(mngu0_dir)  # the real files in a folder this test makes read-only
+    before = sorted(p.name for p in ro.iterdir())
+    r = cli("ema", "split", ro, "--seed", "4")
+    assert r.code == 0 and "not saved" in r.out and "read-only" in r.out
+    assert sorted(p.name for p in ro.iterdir()) == before
     r = cli("ema", "split", mngu0_dir, "--seed", "4", "--save", tmp_path / "s.json", "--json")
     assert r.code == 0
     saved = json.loads((tmp_path / "s.json").read_text())
