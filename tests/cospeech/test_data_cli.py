@@ -53,7 +53,9 @@ def test_info_beat2(cli, beat2_dir):
     info = json.loads(cli("cospeech", "info", beat2_dir, "--json").out)
     assert info["format"] == "beat2"
     e = info["speakers"]["scott"]
-    assert (e["train"], e["dev"], e["test"], e["missing"]) == (1, 0, 0, 0)
+    # no train_test_split.csv beside the take: it is cut in time, one part in each split
+    assert info["split"]["rule"] == "time" and info["split"]["csv"] is None
+    assert (e["train"], e["dev"], e["test"], e["missing"]) == (1, 1, 1, 0)
     assert abs(e["hours"] - 1906 / 30 / 3600) < 1e-6 and "pose/rot6d" in e["keys"]
 
 

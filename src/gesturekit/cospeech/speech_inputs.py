@@ -1,20 +1,18 @@
 """Model inputs from a waveform and a word list: log-mel at pose rate and frame-aligned word vectors.
 
 The log-mel is PATS's ``audio/log_mel_400`` (:func:`gesturekit.features.audio.log_mel_400`, 100
-frames/s), taken at the pose frame times (nearest 10 ms frame). Word features
-``"hash"``: a fixed pseudo-random unit vector per lower-cased word (no model needed; the
-stand-in used until contextual embeddings are plugged in), zeros where no word is spoken.
+frames/s), taken at the pose frame times (nearest 10 ms frame). Word features:
+the hashed word vectors of :mod:`gesturekit.features.words` (re-exported here).
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Sequence
-
 import numpy as np
 
 from gesturekit.errors import DataError
-from gesturekit.records import Audio, Segment
+from gesturekit.features.words import hashed_word_vector as hashed_word_vector  # re-exported
+from gesturekit.features.words import words_at_frames as words_at_frames  # re-exported
+from gesturekit.records import Audio
 
 SR = 16000
 HOP = 160
@@ -38,28 +36,6 @@ def audio_at_frames(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
     mel = log_mel_400(audio.samples, audio.rate_hz)
     idx = np.clip(np.round(np.arange(n_frames) / fps * (SR / HOP)).astype(int), 0, len(mel) - 1)
     return mel[idx]
-
-
-def hashed_word_vector(word: str, dim: int) -> np.ndarray:
-    rng = np.random.default_rng(zlib.crc32(word.strip().lower().encode("utf-8")))
-    v = rng.normal(size=dim)
-    return (v / np.linalg.norm(v)).astype(np.float32)
-
-
-def words_at_frames(words: Sequence[Segment] | None, n_frames: int, fps: float, dim: int) -> np.ndarray:
-    """``(n_frames, dim)``: the vector of the word spoken at each frame's centre, zeros elsewhere."""
-    out = np.zeros((n_frames, dim), dtype=np.float32)
-    if not words:
-        return out
-    centres = (np.arange(n_frames) + 0.5) / fps
-    for w in words:
-        label = w.label.strip()
-        if not label or label.lower() in ("sil", "sp", "<p:>", "pau"):
-            continue
-        sel = (centres >= w.start) & (centres < w.end)
-        if sel.any():
-            out[sel] = hashed_word_vector(label, dim)
-    return out
 
 
 def n_frames_for(audio: Audio, fps: float) -> int:

@@ -9,8 +9,11 @@ interval of the speaker has. ``hours`` sums the good intervals' pose durations.
 PATS: an interval that lacks a key at least half of its speaker's readable intervals have (e.g.
 no ``pose/data``) is broken, with ``missing_keys`` in its entry, so no key drops silently out of
 the speaker's list.
-BEAT2: splits from ``train_test_split.csv`` (else all ``train``); ``missing`` counts takes without
-a wav; keys are the clip streams plus ``audio/wav``, ``text/words`` and ``text/phones`` when present.
+BEAT2: whole-take splits from ``train_test_split.csv`` (``additional`` counted as such); without a
+CSV every take is cut in time and counts once in each of train, dev and test. ``split`` says which
+(``rule`` "csv" or "time", the CSV's path) and names the CSV rows without files and the takes
+without a CSV row (those takes are counted nowhere). ``missing`` counts takes without a wav; keys
+are the clip streams plus ``audio/wav``, ``text/words`` and ``text/phones`` when present.
 """
 
 from __future__ import annotations
@@ -26,17 +29,26 @@ if TYPE_CHECKING:
 
 
 def detect_format(root: str | Path) -> str:
+    """What a co-speech data path is: ``"store"`` (a packed store, finished or not), ``"clips"`` (a
+    feature-clip folder), ``"pats"`` (a PATS data folder) or ``"beat2"`` (BEAT2 takes, download
+    layout or flat); a :class:`FormatError` naming the path otherwise."""
     from gesturekit.io.pats import is_pats_root
 
     root = Path(root)
     if not root.exists():
         raise FormatError(root, "folder not found")
+    if (root / "store.json").exists() or (root / "plan.json").exists():
+        return "store"
+    if (root / "corpus.json").exists():
+        return "clips"
     if is_pats_root(root):
         return "pats"
     if (root.is_file() and root.suffix == ".npz") or any(root.rglob("*.npz")):
         return "beat2"
     raise FormatError(
-        root, "neither a PATS data folder (cmu_intervals_df.csv) nor a folder of BEAT2 takes (*.npz)"
+        root,
+        "not a packed store (store.json), a feature-clip folder (corpus.json), a PATS data folder "
+        "(cmu_intervals_df.csv) or a BEAT2 folder (smplxflame_30/*.npz, or npz + wav takes)",
     )
 
 
@@ -103,14 +115,16 @@ def _expected_keys(key_sets: list[set[str]]) -> set[str]:
 
 
 def beat2_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
-    from gesturekit.io.beat2 import find_takes, read_beat2_take, read_splits, select_takes
+    from gesturekit.io.beat2 import beat2_splits, find_takes, read_beat2_take, select_takes
 
     takes = select_takes(find_takes(root), speakers, root)
-    splits = read_splits(root)
+    splits = beat2_splits(root, takes, speakers)
     out: dict[str, dict[str, Any]] = {s: _entry() for s in sorted({t.speaker for t in takes})}
     broken: list[dict[str, str]] = []
     for t in takes:
-        split = splits.get(t.name, "train")
+        if splits.rule == "csv" and splits.split_of(t.name) is None:
+            continue  # no CSV row: named under "split", counted nowhere
+        split = splits.split_of(t.name) or "time"
         try:
             clip = read_beat2_take(t, split=split)
         except GesturekitError as exc:
@@ -121,15 +135,27 @@ def beat2_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[
         e = out[t.speaker]
         if t.wav is None:
             e["missing"] += 1
-        if split in ("train", "dev", "test"):
-            e[split] += 1
+        for part in ("train", "dev", "test") if split == "time" else (split,):
+            e[part] = e.get(part, 0) + 1
         e["hours"] += clip.duration / 3600.0
         keys = set(clip.streams)
         keys |= {"audio/wav"} if clip.audio is not None else set()
         keys |= {"text/words"} if clip.words is not None else set()
         keys |= {"text/phones"} if clip.phones is not None else set()
         e["keys"] = keys if e["keys"] is None else (e["keys"] & keys)
-    return {"format": "beat2", "root": str(root), "speakers": _finish(out), "broken": broken}
+    split_info = {
+        "rule": splits.rule,
+        "csv": str(splits.csv) if splits.csv else None,
+        "rows_without_files": splits.rows_without_files,
+        "files_without_rows": splits.files_without_rows,
+    }
+    return {
+        "format": "beat2",
+        "root": str(root),
+        "split": split_info,
+        "speakers": _finish(out),
+        "broken": broken,
+    }
 
 
 def _finish(out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -142,4 +168,10 @@ def _finish(out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def corpus_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
     """Summary of a PATS ``data`` folder or a folder of BEAT2 takes (see the module docstring)."""
     fmt = detect_format(root)
+    if fmt not in ("pats", "beat2"):
+        raise FormatError(
+            root,
+            "info describes PATS and BEAT2 folders; this is a "
+            + ("packed store" if fmt == "store" else "feature-clip folder"),
+        )
     return pats_info(root, speakers) if fmt == "pats" else beat2_info(root, speakers)
