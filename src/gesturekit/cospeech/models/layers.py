@@ -68,6 +68,8 @@ class CausalConv1d(nn.Conv1d):
         super().__init__(cin, cout, kernel, 1, 0, dilation, groups)
         self.context = (kernel - 1) * dilation
         self.cache: dict[nn.Module, torch.Tensor] | None = None
+        self._taps: list[torch.Tensor] = []
+        self._taps_key: tuple[int, int] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cache is None:
@@ -77,15 +79,29 @@ class CausalConv1d(nn.Conv1d):
             tail = x.new_zeros(*x.shape[:-1], self.context)
         x = torch.cat([tail, x], -1)
         self.cache[self] = x[..., x.shape[-1] - self.context :]
-        return super().forward(x)
+        if self.groups > 1 or x.shape[0] != 1:
+            return super().forward(x)
+        # a stream's few frames: one matmul per tap beats conv1d's fixed cost several times over
+        key = (self.weight._version, self.weight.data_ptr())
+        if self._taps_key != key:  # contiguous per-tap weights, remade when the weights change
+            self._taps = [self.weight[:, :, k].detach().contiguous() for k in range(self.kernel_size[0])]
+            self._taps_key = key
+        T, d = x.shape[-1] - self.context, self.dilation[0]
+        y = torch.addmm(self.bias[:, None], self._taps[0], x[0, :, :T])
+        for k in range(1, len(self._taps)):
+            y.addmm_(self._taps[k], x[0, :, k * d : k * d + T])
+        return y[None]
 
 
 def stream_caches(module: nn.Module, cache: dict[nn.Module, torch.Tensor] | None) -> None:
     """Point every :class:`CausalConv1d` in ``module`` at ``cache`` (a stream's state) or, with
     ``None``, back to offline padding."""
-    for m in module.modules():
-        if isinstance(m, CausalConv1d):
-            m.cache = cache
+    convs = module.__dict__.get("_causal_convs")
+    if convs is None:  # walked once: a stream sets and clears these on every push
+        convs = [m for m in module.modules() if isinstance(m, CausalConv1d)]
+        module.__dict__["_causal_convs"] = convs
+    for m in convs:
+        m.cache = cache
 
 
 def conv_block(cin: int, cout: int, *, causal: bool = False, kernel: int = 3, dilation: int = 1,
