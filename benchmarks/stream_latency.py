@@ -86,7 +86,7 @@ def run(args: Any) -> dict[str, Any]:
 if __name__ == "__main__":
     p = parser("live generation latency: 100 ms chunks of a 60 s take, one CPU thread")
     p.set_defaults(threads=1)
-    p.add_argument("--run", default=None, help="a run trained with --config ccnce_stream (default: random preset)")
+    p.add_argument("--run", default=None, help="a ccnce_stream run (default: the preset, random)")
     p.add_argument("--chunk-ms", type=float, default=100.0)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=0)

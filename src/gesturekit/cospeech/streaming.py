@@ -51,10 +51,10 @@ class StreamingGenerator:
     def __init__(self, pipe: GesturePipeline) -> None:
         model = pipe.model
         if not getattr(model, "causal", False):
+            where = f"{pipe.source}: " if pipe.source is not None else ""
             raise ConfigError(
-                "this model is not causal: live generation needs a model trained with model_options.causal "
-                "(gesturekit cospeech fit --config ccnce_stream ...)",
-                path=pipe.source,
+                f"{where}this model is not causal: live generation needs a model trained with "
+                "model_options.causal (gesturekit cospeech fit --config ccnce_stream ...)"
             )
         self.pipe, self.model = pipe, model
         self.fps = pipe.fps

@@ -13,9 +13,9 @@ from gesturekit.cli.common import print_json
 def register(sub: Any) -> None:
     s = sub.add_parser(
         "stream", help="live generation: push a recording in chunks through a causal model (ccnce_stream)",
-        description="Replays WAV chunk by chunk through gesturekit.cospeech.StreamingGenerator, writes DIR/poses.npz "
-        "(the format of `cospeech generate`, equal to its poses) and prints the compute time per chunk and "
-        "the lookahead.",
+        description="Replays WAV chunk by chunk through gesturekit.cospeech.StreamingGenerator, writes "
+        "DIR/poses.npz (the format of `cospeech generate`, equal to its poses) and prints the compute time "
+        "per chunk and the lookahead.",
     )  # fmt: skip
     s.add_argument("run", metavar="RUN_DIR", help="a run trained with a causal model (--config ccnce_stream)")
     s.add_argument("--audio", required=True, metavar="WAV")
@@ -55,7 +55,8 @@ def _stream(args: argparse.Namespace) -> int:
             f"{result['frames']} frames at {gen.fps:g} fps -> {result['out']}\n"
             f"{fig['chunks']} chunks of {fig['chunk_ms']:g} ms: compute p50 {fig['compute_p50_ms']:.2f} ms, "
             f"p95 {fig['compute_p95_ms']:.2f} ms, max {fig['compute_max_ms']:.2f} ms "
-            f"(CPU p50 {fig['cpu_p50_ms']:.2f} ms, p95 {fig['cpu_p95_ms']:.2f} ms); flush {fig['flush_ms']:.2f} ms\n"
+            f"(CPU p50 {fig['cpu_p50_ms']:.2f} ms, p95 {fig['cpu_p95_ms']:.2f} ms); "
+            f"flush {fig['flush_ms']:.2f} ms\n"
             f"lookahead {fig['lookahead_ms']:.1f} ms; latency (lookahead + p95) {fig['latency_ms']:.1f} ms; "
             f"real-time factor {fig['realtime_factor']:.4f}\n"
         )

@@ -381,7 +381,7 @@ class UNet1D(nn.Module):
 
 
 class ClusterClassifier(nn.Module):
-    """Latent ``(B, C, T)`` -> per-frame logits over K pose clusters ``(B, T, K)`` (``causal``: left padding)."""
+    """Latent ``(B, C, T)`` -> per-frame logits over K clusters ``(B, T, K)`` (``causal``: left padding)."""
 
     def __init__(self, c: int = 256, k: int = 8, p: float = 0.0, layers: int = 6, causal: bool = False) -> None:
         super().__init__()
