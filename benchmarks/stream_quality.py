@@ -7,7 +7,7 @@ evaluation's own code (:func:`~gesturekit.cospeech.metrics.evaluate_samples`: L1
 positions, FGD with the default encoder trained on the held-out take's ground truth, seed 0, so
 both models are measured with the same encoder). Models: ``configs/ccnce.yaml`` (offline default:
 U-Net, words + audio) and ``configs/ccnce_stream.yaml`` (causal, audio only), the same training
-budget (``--epochs`` x ``--num-iters`` batches of 16, no early stopping). ``ratio_*`` is
+budget (``--epochs`` x ``--num-iters`` batches of ``--batch-size``, no early stopping). ``ratio_*`` is
 stream / offline (the goal: <= 1.2). ``--runs DIR`` keeps the trained runs (train the models in
 separate processes with ``--models``, then score them together). ``mean-pose`` (the training
 take's mean pose at every frame) is there for scale: a model that hardly moves scores near it.
@@ -45,15 +45,18 @@ def run(args: Any) -> dict[str, Any]:
     train = load_beat2_corpus(Path(args.train), holdout=0.0, dev_fraction=0.1)
     test = load_beat2_corpus(Path(args.test), holdout=1.0, dev_fraction=0.0).split("test")
     runs = Path(args.runs or tempfile.mkdtemp(prefix="stream_quality_"))
-    out: dict[str, Any] = {"train_take": args.train, "test_take": args.test, "epochs": args.epochs,
-                           "num_iters": args.num_iters, "models": {}}  # fmt: skip
+    out: dict[str, Any] = {
+        "train_take": args.train, "test_take": args.test, "epochs": args.epochs, "num_iters": args.num_iters,
+        "batch_size": args.batch_size, "models": {},
+    }  # fmt: skip
     for name in args.models:
         run_dir = runs / name
         if not (run_dir / "train_time.txt").exists():  # written when training finished
             preset = MODELS[name]
             path = ROOT / "configs" / preset if preset else None
             cfg = load_config(FitConfig, path, [], model=None if preset else name)
-            cfg.epochs, cfg.num_iters, cfg.batch_size, cfg.seed = args.epochs, args.num_iters, 16, args.seed
+            cfg.epochs, cfg.num_iters, cfg.seed = args.epochs, args.num_iters, args.seed
+            cfg.batch_size = args.batch_size
             cfg.dev_key, cfg.early_stopping = "L1", False
             cfg.model_options.cc_stat_epoch = max(1, args.epochs // 10)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +90,8 @@ if __name__ == "__main__":
     p.add_argument("--train", default=str(REAL / "beat2_sample"))
     p.add_argument("--test", default=str(REAL / "beat2_take2"))
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--num-iters", type=int, default=10, help="iterations (batches of 16) per epoch")
+    p.add_argument("--num-iters", type=int, default=10, help="iterations (batches) per epoch")
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--runs", default=None, help="folder that keeps the trained runs (reused when present)")
