@@ -197,3 +197,16 @@ def test_cli_stream_writes_what_generate_writes(cli, tmp_path, beat2_dir):
     assert r.code != 0 and "exists; pass --overwrite" in r.err
     r = cli("cospeech", "stream", run, "--audio", wav, "--out", tmp_path / "live2")
     assert r.code == 0 and "lookahead 66.7 ms" in r.out and "p95" in r.out
+
+
+def test_the_state_stays_bounded_however_long_the_recording(pipe):
+    """O(chunk) pushes: the kept audio and the conv tails do not grow with the history."""
+    gen = StreamingGenerator(pipe)
+    y = _speech(20.0, seed=4)
+    tails = []
+    for i in range(0, len(y), 1600):
+        gen.push(y[i : i + 1600])
+        tails.append(len(gen._tail))
+    assert max(tails) <= 1600 + 512 + int(np.ceil(SR / gen.fps)) + 160
+    contexts = {m: m.context for m in gen._cache}
+    assert all(t.shape[-1] == contexts[m] for m, t in gen._cache.items()) and len(contexts) > 10
