@@ -69,6 +69,7 @@ class CausalConv1d(nn.Conv1d):
         self.context = (kernel - 1) * dilation
         self.cache: dict[nn.Module, torch.Tensor] | None = None
         self._taps: list[torch.Tensor] = []
+        self._bias = torch.zeros(0)
         self._taps_key: tuple[int, int] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,18 +80,22 @@ class CausalConv1d(nn.Conv1d):
             tail = x.new_zeros(*x.shape[:-1], self.context)
         x = torch.cat([tail, x], -1)
         self.cache[self] = x[..., x.shape[-1] - self.context :]
-        if self.groups > 1 or x.shape[0] != 1:
+        if x.shape[0] != 1:
             return super().forward(x)
-        # a stream's few frames: one matmul per tap beats conv1d's fixed cost several times over
-        key = (self.weight._version, self.weight.data_ptr())
+        # a stream's few frames: one (batched) matmul per tap and group beats conv1d's fixed cost
+        g, key = self.groups, (self.weight._version, self.weight.data_ptr())
         if self._taps_key != key:  # contiguous per-tap weights, remade when the weights change
-            self._taps = [self.weight[:, :, k].detach().contiguous() for k in range(self.kernel_size[0])]
+            cout, cin = self.out_channels // g, self.in_channels // g
+            w = self.weight.detach()
+            self._taps = [w[:, :, k].reshape(g, cout, cin).contiguous() for k in range(self.kernel_size[0])]
+            self._bias = self.bias.detach().reshape(g, cout, 1)
             self._taps_key = key
         T, d = x.shape[-1] - self.context, self.dilation[0]
-        y = torch.addmm(self.bias[:, None], self._taps[0], x[0, :, :T])
+        xg = x[0].reshape(g, self.in_channels // g, -1)
+        y = torch.baddbmm(self._bias, self._taps[0], xg[:, :, :T])
         for k in range(1, len(self._taps)):
-            y.addmm_(self._taps[k], x[0, :, k * d : k * d + T])
-        return y[None]
+            y.baddbmm_(self._taps[k], xg[:, :, k * d : k * d + T])
+        return y.reshape(1, self.out_channels, T)
 
 
 def stream_caches(module: nn.Module, cache: dict[nn.Module, torch.Tensor] | None) -> None:
@@ -386,7 +391,7 @@ class ClusterClassifier(nn.Module):
     def __init__(self, c: int = 256, k: int = 8, p: float = 0.0, layers: int = 6, causal: bool = False) -> None:
         super().__init__()
         convs = [conv_block(c, c, causal=causal, p=p) for _ in range(layers)]
-        self.net = nn.Sequential(*convs, nn.Conv1d(c, k, 1))
+        self.net = nn.Sequential(*convs, (CausalConv1d if causal else nn.Conv1d)(c, k, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).transpose(1, 2)
@@ -410,7 +415,10 @@ class MixtureDecoder(nn.Module):
         w = width or c
         first = conv_block(c, w * k, causal=causal, p=p)
         rest = [conv_block(w, w, causal=causal, groups=k, p=p) for _ in range(max(layers, 1) - 1)]
-        self.net = nn.Sequential(first, *rest, nn.Conv1d(w * k, pose_dim * k, 1, groups=k))
+        # kernel-1 output convs: CausalConv1d in a causal model only for its fast stream path
+        out_conv = CausalConv1d if causal else nn.Conv1d
+        out = out_conv(w * k, pose_dim * k, 1, groups=k)
+        self.net = nn.Sequential(first, *rest, out)
 
     def forward(self, z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         B, _, T = z.shape
