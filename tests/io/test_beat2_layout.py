@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from beat2_fixtures import link_real_takes, write_split_csv, write_take
@@ -15,6 +16,9 @@ def test_download_layout_finds_each_takes_three_files(tmp_path):
     lang = tmp_path / "beat_english_v2.0.0"
     for i, name in enumerate(["2_scott_0_1_1", "4_lawrence_0_2_2"]):
         write_take(lang, name, seed=i, layout=True)
+    # other folders of the download may hold npz files that are not takes
+    (lang / "weights").mkdir()
+    np.savez(lang / "weights" / "mean_vel.npz", mean=np.zeros(3))
     takes = find_takes(lang)
     assert [t.name for t in takes] == ["2_scott_0_1_1", "4_lawrence_0_2_2"]
     for t in takes:

@@ -76,9 +76,11 @@ def test_time_split_only_without_a_csv(tmp_path):
     np.testing.assert_array_equal(joined, np.asarray(whole.array("train", "pose/rot6d")))
 
 
-def test_cache_reuse_and_invalidation(tmp_path, caplog):
+def test_cache_reuse_and_invalidation(tmp_path, caplog, monkeypatch):
     data = _clip_folder(tmp_path / "clips")
     cache = tmp_path / "cache"
+    # the CLI's log set-up (runtime) stops propagation when an earlier test ran a command
+    monkeypatch.setattr(logging.getLogger("gesturekit"), "propagate", True)
     caplog.set_level(logging.INFO, logger="gesturekit")
     first = open_corpus_store(data, cache=cache)
     assert first.meta["format"] == "clips" and first.meta["pose_format"]["kind"] == "vector"
@@ -206,3 +208,42 @@ def test_kill_9_during_a_pack_leaves_nothing_trusted(tmp_path):
     got = _arrays(store)
     for k in clean:
         np.testing.assert_array_equal(got[k], clean[k])
+
+
+def _rss_file_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    pytest.skip("no RssFile in /proc/self/status on this system")
+
+
+def test_read_pages_are_given_back(tmp_path):
+    from gesturekit.store import PackedStore, WindowDataset
+
+    data = _clip_folder(tmp_path / "clips", n=4, frames=4000)
+    big = np.random.default_rng(0).normal(size=(4000, 1600)).astype(np.float32)  # 25 MB per clip
+    for i in range(4):
+        z = dict(np.load(data / "clips" / f"c{i:04d}.npz"))
+        np.savez(data / "clips" / f"c{i:04d}.npz", **{**z, "text": big})
+    store = PackedStore(open_corpus_store(data, cache=tmp_path / "cache").path)
+    base = _rss_file_mb()
+    assert float(np.asarray(store.array("train", "text/features")).sum()) != 0.0
+    assert _rss_file_mb() - base > 50  # 3 clips of 25 MB were read through the map
+    store.release_pages()
+    assert _rss_file_mb() - base < 10
+    # reading windows releases by itself every release_every_bytes
+    ds = WindowDataset(store, "train", time=4.0, fs=15.0, hop=1)
+    ds.release_every_bytes = 8 << 20
+    for start in range(0, len(ds), 64):
+        ds.get_batch(np.arange(start, min(start + 64, len(ds))))
+    assert _rss_file_mb() - base < 30
+
+
+def test_a_truncated_array_file_is_named(tmp_path):
+    from gesturekit.store.dataset import map_npy
+
+    np.save(tmp_path / "a.npy", np.zeros((100, 4), np.float32))
+    with (tmp_path / "a.npy").open("r+b") as fh:
+        fh.truncate(500)
+    with pytest.raises(FormatError, match=r"a\.npy.*truncated"):
+        map_npy(tmp_path / "a.npy")

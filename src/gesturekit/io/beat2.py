@@ -36,6 +36,7 @@ from gesturekit.records import CoSpeechClip
 BEAT2_FPS = 30.0
 N_JOINTS = 55
 SPLIT_CSV = "train_test_split.csv"
+MOTION_DIR = "smplxflame_30"
 _SPLIT_NAMES = {"train": "train", "val": "dev", "dev": "dev", "test": "test", "additional": "additional"}
 
 
@@ -61,6 +62,8 @@ def find_takes(root: str | Path) -> list[Beat2Take]:
     root = Path(root)
     if root.is_file() and root.suffix == ".npz":
         npzs = [root]
+    elif (root / MOTION_DIR).is_dir():  # the download layout: motion lives in smplxflame_30/ only
+        npzs = sorted(p for p in (root / MOTION_DIR).glob("*.npz") if not p.name.startswith("."))
     else:
         npzs = sorted(p for p in root.rglob("*.npz") if not p.name.startswith("."))
     takes = []
@@ -206,8 +209,11 @@ def read_splits(root: str | Path) -> dict[str, str]:
     return read_split_csv(f) if f is not None else {}
 
 
-def read_beat2_npz(path: str | Path) -> dict[str, np.ndarray | float]:
-    """The arrays of a BEAT2 npz, checked: ``poses (T, 165)`` finite, ``trans (T, 3)``, rate."""
+def read_beat2_npz(path: str | Path, *, keep_dtypes: bool = False) -> dict[str, np.ndarray | float]:
+    """The arrays of a BEAT2 npz, checked: ``poses (T, 165)`` finite, ``trans (T, 3)``, rate.
+
+    Arrays come as float32 unless ``keep_dtypes`` (export: the file's own dtypes, and its ``model``
+    and ``gender`` strings where present)."""
     path = Path(path)
     if not path.exists():
         raise FormatError(path, "BEAT2 npz not found")
@@ -228,18 +234,24 @@ def read_beat2_npz(path: str | Path) -> dict[str, np.ndarray | float]:
     if not np.all(np.isfinite(poses)):
         raise FormatError(path, f"'poses' has {int((~np.isfinite(poses)).sum())} non-finite values")
     n = poses.shape[0]
-    out: dict[str, np.ndarray | float] = {"poses": poses.astype(np.float32)}
+
+    def cast(a: np.ndarray) -> np.ndarray:
+        return a if keep_dtypes else a.astype(np.float32)
+
+    out: dict[str, np.ndarray | float] = {"poses": cast(poses)}
     trans = np.asarray(data.get("trans", np.zeros((n, 3))))
     if trans.shape != (n, 3) or not np.all(np.isfinite(trans)):
         raise FormatError(path, f"'trans' must be finite ({n}, 3), got {trans.shape}")
-    out["trans"] = trans.astype(np.float32)
+    out["trans"] = cast(trans)
     if "expressions" in data:
         ex = np.asarray(data["expressions"])
         if ex.ndim != 2 or ex.shape[0] != n:
             raise FormatError(path, f"'expressions' must be ({n}, E), got {ex.shape}")
-        out["expressions"] = ex.astype(np.float32)
+        out["expressions"] = cast(ex)
     if "betas" in data:
-        out["betas"] = np.asarray(data["betas"], dtype=np.float32).reshape(-1)
+        out["betas"] = cast(np.asarray(data["betas"]).reshape(-1))
+    if keep_dtypes:
+        out.update({k: data[k] for k in ("model", "gender") if k in data and data[k].dtype.kind == "U"})
     rate = float(np.asarray(data.get("mocap_frame_rate", BEAT2_FPS)))
     if not rate > 0:
         raise FormatError(path, f"bad mocap_frame_rate {rate}")

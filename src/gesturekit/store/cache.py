@@ -201,8 +201,9 @@ def _pack(fmt: str, root: Path, out: Path, speakers: list[str], meta: dict[str, 
             report = pack_clips(root, out, speakers=spk, **kw)
         elif fmt == "beat2":
             report = pack_beat2(
-                root, out, speakers=spk, keys=BEAT2_TRAIN_KEYS, holdout=holdout, dev_fraction=dev_fraction, **kw
-            )
+                root, out, speakers=spk, keys=beat2_train_keys(root, spk), holdout=holdout,
+                dev_fraction=dev_fraction, **kw,
+            )  # fmt: skip
         else:
             report = pack_pats(root, out, speakers=spk, keys=pats_train_keys(root, spk), **kw)
     except ConfigError as exc:
@@ -216,6 +217,15 @@ def _pack(fmt: str, root: Path, out: Path, speakers: list[str], meta: dict[str, 
         names = ", ".join(s["name"] for s in report.skipped[:5]) + (" ..." if len(report.skipped) > 5 else "")
         log.warning("left out %d broken interval(s) of %s: %s (see `gesturekit cospeech info`)",
                     len(report.skipped), root, names)  # fmt: skip
+
+
+def beat2_train_keys(root: Path, speakers: Sequence[str] | None) -> list[str]:
+    """Pose, audio and hashed word vectors, plus WordPiece ``text/tokens`` (from the shipped
+    vocabulary) when every take has a transcript."""
+    from gesturekit.io.beat2 import find_takes, select_takes
+
+    takes = select_takes(find_takes(root), speakers, root)
+    return BEAT2_TRAIN_KEYS + (["text/tokens"] if all(t.textgrid is not None for t in takes) else [])
 
 
 def pats_train_keys(root: Path, speakers: Sequence[str] | None) -> list[str]:

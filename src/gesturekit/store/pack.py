@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gesturekit.errors import ConfigError, GesturekitError
-from gesturekit.fsutil import atomic_write_json
+from gesturekit.fsutil import atomic_write_json, file_sha256
 from gesturekit.records import CoSpeechClip
 from gesturekit.store.layout import PLAN_JSON, STORE_JSON, STORE_VERSION, key_file, split_dir
 
@@ -403,14 +403,6 @@ def _make_plan(
     }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _finalise(out: Path, plan: dict[str, Any]) -> None:
     from gesturekit.store.stats import mean_var, write_muvar
 
@@ -457,7 +449,7 @@ def _finalise(out: Path, plan: dict[str, Any]) -> None:
     sizes: dict[str, int] = {}
     for p in sorted(out.rglob("*")):
         if p.is_file() and p.name not in (STORE_JSON, PLAN_JSON) and "progress" not in p.parts:
-            checksums[str(p.relative_to(out))] = _sha256(p)
+            checksums[str(p.relative_to(out))] = file_sha256(p)
             sizes[str(p.relative_to(out))] = p.stat().st_size
     meta = {
         "version": STORE_VERSION,
@@ -486,7 +478,7 @@ def verify_store(path: str | Path, *, deep: bool = True) -> dict[str, Any]:
     bad_files = []
     for rel, want in store.meta["checksums"].items():
         p = store.path / rel
-        if not p.exists() or _sha256(p) != want:
+        if not p.exists() or file_sha256(p) != want:
             bad_files.append(rel)
     bad_intervals = []
     n_iv = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,10 @@ def register(sub: Any) -> None:
     p.add_argument("--audio", required=True, metavar="WAV")
     p.add_argument("--transcript", metavar="TEXTGRID|JSON", help="word timings: a TextGrid or a JSON word list")
     p.add_argument(
-        "--model", metavar="DIR", help="local Hugging Face model folder (default: a cached bert-base-uncased)"
+        "--model",
+        metavar="DIR",
+        help="local Hugging Face model folder for text/bert (default: a cached bert-base-uncased); "
+        "text/tokens need none (bert-base-uncased's vocabulary ships with gesturekit)",
     )
     p.add_argument("--no-embeddings", action="store_true", help="tokens only, no text/bert")
     p.add_argument("--fps", type=float, default=15.0, help="pose frame rate of the per-frame keys (default 15)")
@@ -97,14 +101,22 @@ def cmd_features(args: argparse.Namespace) -> int:
     audio = read_audio(args.audio)
     words = read_transcript(args.transcript) if args.transcript else None
     model = Path(args.model) if args.model else default_text_model()
-    if words is not None and model is None:
+    embeddings = not args.no_embeddings and model is not None
+    if embeddings and not args.model and importlib.util.find_spec("transformers") is None:
+        embeddings = False  # a cached model found by chance: not worth an error on a plain install
         print(
-            "note: no --model and no local bert-base-uncased: text/tokens and text/bert not computed",
+            f"note: {model} found, but text/bert needs 'transformers' (pip install gesturekit[text])",
+            file=sys.stderr,
+        )
+    if words is not None and model is None and not args.no_embeddings:
+        print(
+            "note: no --model and no local bert-base-uncased: text/bert not computed "
+            "(text/tokens use the bundled bert-base-uncased vocabulary)",
             file=sys.stderr,
         )
     try:
         streams, _, meta = speech_features(
-            audio, words, fps=args.fps, model_dir=model, embeddings=not args.no_embeddings, vad=args.vad
+            audio, words, fps=args.fps, model_dir=model, embeddings=embeddings, vad=args.vad
         )
     except ConfigError:
         raise
@@ -114,7 +126,9 @@ def cmd_features(args: argparse.Namespace) -> int:
     summary = describe(streams)
     if meta is not None:
         summary["text/meta"] = [len(meta), 3]
-    print_json({"out": str(out), "keys": summary, "model": str(model) if model else None})
+    tokenizer = str(model) if model else "bert-base-uncased (bundled vocabulary)"
+    model_name = str(model) if model else None
+    print_json({"out": str(out), "keys": summary, "model": model_name, "tokenizer": tokenizer})
     return 0
 
 
