@@ -92,6 +92,8 @@ class ModelOptions:
     moco_momentum: float = 0.99
     moco_temperature: float = 0.1
     patch_temperature: float = 0.07
+    causal: bool = False  # left-padded convs only, no U-Net/attention: streamable (cospeech.streaming)
+    lookahead: int = 0  # frames of audio a causal model sees past each pose frame
 
 
 @dataclass
