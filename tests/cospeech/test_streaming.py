@@ -175,7 +175,7 @@ def test_cli_stream_writes_what_generate_writes(cli, tmp_path, beat2_dir):
     run = tmp_path / "run"
     sets = ["window=32", "batch_size=4", "num_clusters=3", "model_options.d=16"]
     opts = [x for s in sets for x in ("--set", s)]
-    r = cli("cospeech", "fit", "--data", beat2_dir, "--config", REPO / "configs" / "ccnce_stream.yaml",
+    r = cli("cospeech", "fit", "--data", beat2_dir, "--config", "ccnce_stream",
             "--epochs", "1", "--num-iters", "1", *opts, "--threads", "1", "--out", run)  # fmt: skip
     assert r.code == 0, r
     wav = Path(beat2_dir) / "2_scott_0_1_1.wav"
