@@ -1,21 +1,18 @@
 """Must-show: AE-CNMF on the real mngu0 samples with a held-out split (reduced config, CPU).
 
-The configuration is the README's ``configs/units/ae_mngu0.yaml`` with fewer epochs; the full run
+The configuration is the README's preset ``ae_mngu0`` with fewer epochs; the full run
 (60 epochs) is in the README table. Held-out files are never seen in training (``split.json``).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ae_cnmf_on_mngu0_reaches_r_09_and_sparsity_targets(mngu0_dir, cli, tmp_path):
     out = tmp_path / "ae"
     r = cli(
-        "units", "fit", "--method", "ae", "--config", str(ROOT / "configs/units/ae_mngu0.yaml"),
+        "units", "fit", "--method", "ae", "--config", "ae_mngu0",
         "--data", str(mngu0_dir), "--out", str(out), "--epochs", "28", "--no-figures", "--threads", "2",
         "--set", "train.progress=false", "--json",
     )  # fmt: skip

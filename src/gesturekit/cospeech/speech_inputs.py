@@ -23,10 +23,15 @@ def log_mel_400(samples: np.ndarray, rate: int) -> np.ndarray:
     from gesturekit.features.audio import log_mel_400 as _lm
 
     y = np.asarray(samples, dtype=np.float32)
-    need = int(np.ceil(512 * rate / SR)) + 1  # at least one STFT frame after resampling
+    need = min_samples(rate)
     if len(y) < need:
         y = np.pad(y, (0, need - len(y)))
     return _lm(y, rate)
+
+
+def min_samples(rate: float) -> int:
+    """Shorter recordings are zero-padded to this length: at least one STFT frame after resampling."""
+    return int(np.ceil(512 * rate / SR)) + 1
 
 
 def audio_at_frames(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
@@ -34,9 +39,18 @@ def audio_at_frames(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
     if audio.samples.size == 0 or not np.all(np.isfinite(audio.samples)):
         raise DataError("audio is empty or holds non-finite samples", path=audio.path)
     mel = log_mel_400(audio.samples, audio.rate_hz)
-    idx = np.clip(np.round(np.arange(n_frames) / fps * (SR / HOP)).astype(int), 0, len(mel) - 1)
-    return mel[idx]
+    return mel[np.clip(mel_rows(np.arange(n_frames), fps), 0, len(mel) - 1)]
+
+
+def mel_rows(frames: np.ndarray, fps: float) -> np.ndarray:
+    """The 100 fps log-mel row nearest to each pose frame's time (unclamped)."""
+    return np.round(frames / fps * (SR / HOP)).astype(int)
 
 
 def n_frames_for(audio: Audio, fps: float) -> int:
-    return int(np.floor(audio.duration * fps))
+    return n_frames_for_samples(len(audio.samples), audio.rate_hz, fps)
+
+
+def n_frames_for_samples(n: int, rate: float, fps: float) -> int:
+    """Pose frames of a recording of ``n`` samples: only frames whose whole period is spoken."""
+    return int(np.floor(n / float(rate) * fps))

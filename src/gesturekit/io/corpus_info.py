@@ -6,6 +6,9 @@
 listed in the published split, not in the missing list, and readable with every check passing;
 every broken one is named in ``broken`` and counted nowhere else. ``keys`` are the keys every good
 interval of the speaker has. ``hours`` sums the good intervals' pose durations.
+PATS: an interval that lacks a key at least half of its speaker's readable intervals have (e.g.
+no ``pose/data``) is broken, with ``missing_keys`` in its entry, so no key drops silently out of
+the speaker's list.
 BEAT2: whole-take splits from ``train_test_split.csv`` (``additional`` counted as such); without a
 CSV every take is cut in time and counts once in each of train, dev and test. ``split`` says which
 (``rule`` "csv" or "time", the CSV's path) and names the CSV rows without files and the takes
@@ -17,9 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gesturekit.errors import FormatError, GesturekitError
+
+if TYPE_CHECKING:
+    from gesturekit.io.pats import PatsInterval
 
 
 def detect_format(root: str | Path) -> str:
@@ -56,30 +62,56 @@ def pats_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[s
     corpus = PatsCorpus(root)
     chosen = corpus.check_speakers(speakers)
     out: dict[str, dict[str, Any]] = {s: _entry() for s in chosen}
-    broken: list[dict[str, str]] = []
+    broken: list[dict[str, Any]] = []
     for iv in corpus.missing_intervals(chosen):
         out[iv.speaker]["missing"] += 1
+    readable: dict[str, list[tuple[PatsInterval, float, set[str]]]] = {s: [] for s in chosen}
     for iv in corpus.intervals(chosen):
         try:
             clip = read_pats_interval(iv.path, speaker=iv.speaker, split=iv.split)
         except GesturekitError as exc:
-            broken.append(
-                {
-                    "name": iv.interval_id,
-                    "speaker": iv.speaker,
-                    "split": iv.split,
-                    "path": str(iv.path),
-                    "problem": str(exc),
-                }
-            )
+            broken.append(_broken(iv, str(exc)))
             continue
-        e = out[iv.speaker]
-        if iv.split in ("train", "dev", "test"):
-            e[iv.split] += 1
-        e["hours"] += clip.duration / 3600.0
         keys = set(clip.streams) | ({"text/meta"} if clip.words is not None else set())
-        e["keys"] = keys if e["keys"] is None else (e["keys"] & keys)
+        readable[iv.speaker].append((iv, clip.duration, keys))
+    for spk, items in readable.items():
+        expected = _expected_keys([keys for _, _, keys in items])
+        e = out[spk]
+        for iv, duration, keys in items:
+            lacking = sorted(expected - keys)
+            if lacking:  # named, not silently dropped from the speaker's key list
+                have = sum(1 for _, _, k in items if set(lacking) <= k)
+                problem = f"lacks key(s) {lacking} that {have} of the speaker's {len(items)} intervals have"
+                broken.append({**_broken(iv, problem), "missing_keys": lacking})
+                continue
+            if iv.split in ("train", "dev", "test"):
+                e[iv.split] += 1
+            e["hours"] += duration / 3600.0
+            e["keys"] = keys if e["keys"] is None else (e["keys"] & keys)
     return {"format": "pats", "root": str(corpus.root), "speakers": _finish(out), "broken": broken}
+
+
+def _broken(iv: PatsInterval, problem: str) -> dict[str, Any]:
+    return {
+        "name": iv.interval_id,
+        "speaker": iv.speaker,
+        "split": iv.split,
+        "path": str(iv.path),
+        "problem": problem,
+    }
+
+
+def _expected_keys(key_sets: list[set[str]]) -> set[str]:
+    """The keys a speaker's intervals are expected to have: those at least half of them have.
+
+    (A key most intervals have and one lacks marks that one as broken; a key only a few odd
+    intervals carry does not turn all the others into broken ones.)
+    """
+    counts: dict[str, int] = {}
+    for keys in key_sets:
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+    return {k for k, n in counts.items() if 2 * n >= len(key_sets)}
 
 
 def beat2_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from gesturekit.cli.common import add_group
 
-SUBMODULES = ["data", "model", "evaluate", "export"]
+SUBMODULES = ["data", "model", "evaluate", "export", "stream"]
 
 
 def register(sub: Any) -> None:

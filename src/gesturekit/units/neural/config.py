@@ -4,7 +4,7 @@
 (:class:`~gesturekit.units.methods.UnitFitConfig`: ``gestures``, ``width``, ``epochs``, ``seed``,
 ``normalize``, ``nonneg_split``, ``val_fraction``, ...) with sections for the network, data
 feeding, gesture initialisation, loss, optimiser and training loop. Defaults live here;
-``configs/units/*.yaml`` override them (``ae_reference.yaml``: the reference README's
+the presets ``configs/units`` (``--config NAME``) override them (``ae_reference.yaml``: the reference README's
 configuration; ``ae_paper.yaml``: the paper-era S4 one; ``ae_mngu0.yaml`` / ``ae_nonneg.yaml`` /
 ``vae_mngu0.yaml``: the runs of the README's comparison table).
 """
