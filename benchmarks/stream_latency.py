@@ -36,8 +36,9 @@ def preset_pipeline(seed: int) -> Any:
     import torch
 
     from gesturekit.config import config_to_dict, load_config
-    from gesturekit.cospeech.beat2_clips import SMPLX_6D, TEXT_DIM
+    from gesturekit.cospeech.data import SMPLX_6D
     from gesturekit.cospeech.fit import FitConfig
+    from gesturekit.cospeech.inputs import HASH_DIM as TEXT_DIM  # BEAT2's hashed word vectors are 64-d
     from gesturekit.cospeech.models import build_model
     from gesturekit.cospeech.pipeline import GesturePipeline
     from gesturekit.features.normalize import Normalizer

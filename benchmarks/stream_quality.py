@@ -35,16 +35,18 @@ def run(args: Any) -> dict[str, Any]:
     import numpy as np
 
     from gesturekit.config import load_config
-    from gesturekit.cospeech.beat2_clips import load_beat2_corpus
     from gesturekit.cospeech.fit import FitConfig, fit
+    from gesturekit.cospeech.inputs import StoreInputs
     from gesturekit.cospeech.metrics import evaluate_samples
     from gesturekit.cospeech.pipeline import GesturePipeline
     from gesturekit.cospeech.samples import SampleItem, Samples
     from gesturekit.skeleton import SKELETONS
+    from gesturekit.store.cache import open_corpus_store
 
-    train = load_beat2_corpus(Path(args.train), holdout=0.0, dev_fraction=0.1)
-    test = load_beat2_corpus(Path(args.test), holdout=1.0, dev_fraction=0.0).split("test")
     runs = Path(args.runs or tempfile.mkdtemp(prefix="stream_quality_"))
+    cache = runs / "store-cache"
+    # the held-out take whole (no time split: all of it in one piece), read one interval at a time
+    held = StoreInputs.from_store(open_corpus_store(args.test, cache=cache, holdout=0.0, dev_fraction=0.0))
     out: dict[str, Any] = {
         "train_take": args.train, "test_take": args.test, "epochs": args.epochs, "num_iters": args.num_iters,
         "batch_size": args.batch_size, "models": {},
@@ -57,10 +59,11 @@ def run(args: Any) -> dict[str, Any]:
             cfg.epochs, cfg.num_iters, cfg.seed = args.epochs, args.num_iters, args.seed
             cfg.batch_size = args.batch_size
             cfg.dev_key, cfg.early_stopping = "L1", False
+            cfg.holdout = 0.0  # the training take: its first 90% trains, its last 10% is the dev part
             cfg.model_options.cc_stat_epoch = max(1, args.epochs // 10)
             run_dir.mkdir(parents=True, exist_ok=True)
             t0, c0 = time.perf_counter(), time.process_time()
-            fit(cfg, "", None, run_dir, device=args.device, corpus=train)
+            fit(cfg, args.train, None, run_dir, device=args.device, cache=cache)
             (run_dir / "train_time.txt").write_text(
                 f"{time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU\n"
             )
@@ -68,10 +71,13 @@ def run(args: Any) -> dict[str, Any]:
             continue
         pipe = GesturePipeline.load(run_dir, args.device)
         items = []
-        for c in test:
-            gen = pipe.from_features(c.audio, np.zeros_like(c.text) if not pipe.reads_text else c.text)
-            gt = pipe.pose_format.to_joints(c.pose)
-            items.append(SampleItem(c.clip_id.replace(":", "_"), c.speaker, gen, gt, split="test"))
+        ds = held.dataset("train", 1, 1 << 30)
+        for i in np.unique(ds.window_interval).tolist():
+            audio, text, pose = held.interval(ds, i)
+            gen = pipe.from_features(audio, np.zeros_like(text) if not pipe.reads_text else text)
+            gt = pipe.pose_format.to_joints(pose)
+            interval = str(held.store.index("train")["names"][i]).replace(":", "_")
+            items.append(SampleItem(interval, held.store.speakers[0], gen, gt, split="test"))
         res = evaluate_samples(Samples(items, pipe.fps, SKELETONS["beat2"], "m", name))
         o = res["overall"]
         took = (run_dir / "train_time.txt").read_text().strip()

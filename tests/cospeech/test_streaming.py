@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gesturekit.cospeech import StreamingGenerator
+from gesturekit.cospeech.data import write_clip_folder
 from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
 from gesturekit.cospeech.models import build_model
 from gesturekit.cospeech.pipeline import GesturePipeline
@@ -31,8 +32,10 @@ def _tiny(causal: bool = True, lookahead: int = 0) -> FitConfig:
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    return make_synthetic_corpus(n_train=4, n_dev=1, n_test=1, frames=64, seed=0)
+def corpus(tmp_path_factory) -> Path:
+    """A feature-clip folder of the synthetic corpus."""
+    data = make_synthetic_corpus(n_train=4, n_dev=1, n_test=1, frames=64, seed=0)
+    return write_clip_folder(tmp_path_factory.mktemp("clips") / "synth", data)
 
 
 @pytest.fixture(scope="module", params=[0, 1], ids=["lookahead0", "lookahead1"])
@@ -40,7 +43,7 @@ def pipe(request, tmp_path_factory, corpus) -> GesturePipeline:
     """A trained causal run, its weights then drawn at a larger scale so that the poses follow the
     audio strongly (a barely trained model's output hardly moves, which would make equality cheap)."""
     run = tmp_path_factory.mktemp(f"stream_run{request.param}")
-    fit(_tiny(lookahead=request.param), "", None, run, device="cpu", corpus=corpus)
+    fit(_tiny(lookahead=request.param), corpus, None, run, device="cpu")
     p = GesturePipeline.load(run)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -165,7 +168,7 @@ def test_bad_chunks_are_refused_and_leave_the_state_unchanged(pipe):
 
 
 def test_a_non_causal_model_is_refused(tmp_path, corpus):
-    fit(_tiny(causal=False), "", None, tmp_path, device="cpu", corpus=corpus)
+    fit(_tiny(causal=False), corpus, None, tmp_path, device="cpu")
     with pytest.raises(ConfigError, match="not causal"):
         StreamingGenerator.from_run(tmp_path)
 

@@ -64,9 +64,8 @@ from gesturekit.train.distributed import (
     DistInfo,
     all_reduce_sum,
     barrier,
-    cleanup_distributed,
     distributed_device,
-    init_distributed,
+    distributed_run,
     wrap_ddp,
 )
 from gesturekit.train.loop import LoopConfig, Trainer
@@ -513,16 +512,10 @@ def fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: str | Path, 
     key = cfg.dev_key.removeprefix("dev_")
     if key not in LOWER_IS_BETTER:
         raise ConfigError(f"dev_key {cfg.dev_key!r} is not a metric; use one of {sorted(LOWER_IS_BETTER)}")
-    import torch.distributed as tdist
-
-    started = not (tdist.is_available() and tdist.is_initialized())
     base = resolve_device(device)
-    dist = init_distributed(base)
-    try:
+    # the process group lives for this call; the DDP wrappers live in _fit's frame, gone before it ends
+    with distributed_run(base) as dist:
         return _fit(cfg, data, speaker, out, distributed_device(base, dist), dist, key, resume, cache)
-    finally:
-        if started:
-            cleanup_distributed(dist)
 
 
 def _open_inputs(cfg: FitConfig, data: str | Path, speaker: str | None, cache: str | Path | None,
