@@ -170,10 +170,11 @@ if AVAILABLE:
         return xp
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
-    def _decode_frames(h, h_start, t_all, w_rows, shift, centre, y, a, e):  # noqa: ANN001
+    def _decode_frames(h, h_start, t_all, rows, w_rows, shift, centre, y, a, e):  # noqa: ANN001
         """``y[a:e]`` ``(time, channels)`` = ``shift`` + the convolutive sum of the scores ``h``
         ``(gestures, frames)``, whose column 0 is frame ``h_start`` and which cover every frame of
         ``a - (width - 1 - centre) .. e + centre`` within ``0 .. t_all`` (the inputs of those outputs).
+        Only the gestures ``rows`` are read (the others must be zero on those frames).
 
         ``w_rows`` ``(gestures, width * channels)``: gesture ``g`` as the block it adds, per unit of
         score, to the ``width`` frames from ``tau - centre`` in ``(time, channels)`` order. Every
@@ -181,23 +182,22 @@ if AVAILABLE:
         not the number of gestures used), four scores of a frame per pass: four weights, the block
         and its sum per vector, where one score per pass spends a store per product.
         """
-        g_all = h.shape[0]
+        n_rows = len(rows)
         c = shift.shape[0]
         kc = w_rows.shape[1]
         k = kc // c
         lo, hi = max(0, a - (k - 1 - centre)), min(t_all, e + centre)
         base = a - (k - 1)  # the frame of acc's row 0: the earliest output an input of lo .. hi reaches
         acc = np.zeros((e - a + 2 * (k - 1)) * c, np.float32)
-        idx = np.empty(g_all, np.int64)
-        val = np.empty(g_all, np.float32)
+        idx = np.empty(n_rows, np.int64)
+        val = np.empty(n_rows, np.float32)
         for tau in range(lo, hi):
             m = 0
-            for g in range(g_all):
+            for g in rows:  # branch-free: a mispredicted branch per score cost more than its products
                 v = h[g, tau - h_start]
-                if v != 0.0:  # NaN too: it reaches the output, as in torch
-                    idx[m] = g
-                    val[m] = v
-                    m += 1
+                idx[m] = g
+                val[m] = v
+                m += v != 0.0  # NaN too: it reaches the output, as in torch
             off = (tau - centre - base) * c
             seg = acc[off : off + kc]
             m4 = m - m % 4
@@ -216,16 +216,33 @@ if AVAILABLE:
             for ch in range(c):
                 y[t, ch] = acc[o + ch] + shift[ch]
 
+    @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
+    def _decode_scores(h, w_rows, shift, centre, y, a, e):  # noqa: ANN001
+        """:func:`_decode_frames` of given scores ``h`` ``(gestures, time)`` (any sign) for the
+        output frames ``a .. e``, reading only the gestures with a non-zero score on their inputs
+        (scanning every gesture per frame cost more than the products on a sparse model)."""
+        t_all = h.shape[1]
+        k = w_rows.shape[1] // shift.shape[0]
+        lo, hi = max(0, a - (k - 1 - centre)), min(t_all, e + centre)
+        used = np.zeros(h.shape[0], np.bool_)
+        for g in range(h.shape[0]):
+            r = h[g]
+            for t in range(lo, hi):
+                if r[t] != 0.0:  # NaN too
+                    used[g] = True
+                    break
+        _decode_frames(h, 0, t_all, np.flatnonzero(used), w_rows, shift, centre, y, a, e)
+
     @njit(fastmath=True, boundscheck=False, cache=True, parallel=True)
     def _decode_run(h, w_rows, shift, centre, n_chunks, y):  # noqa: ANN001
-        """:func:`_decode_frames` on ``n_chunks`` consecutive time chunks of ``h``, in parallel."""
+        """:func:`_decode_scores` on ``n_chunks`` consecutive time chunks of ``h``, in parallel."""
         t_all = h.shape[1]
         step = (t_all + n_chunks - 1) // n_chunks
         for ci in prange(n_chunks):
             a = ci * step
             e = min(t_all, a + step)
             if a < e:
-                _decode_frames(h, 0, t_all, w_rows, shift, centre, y, a, e)
+                _decode_scores(h, w_rows, shift, centre, y, a, e)
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _chunk(x, shift, scale, weights, biases, w_rows, centre, decode, h, y, a, e):  # noqa: ANN001
@@ -261,7 +278,8 @@ if AVAILABLE:
             p_start = s
         h[:, a:e] = prev[:, a - s : e - s]  # (s, f): the scores layer's frames
         if decode:
-            _decode_frames(prev, s, t_all, w_rows, shift, centre, y, a, e)
+            # the gestures that score above zero on the decoder's input frames (a silent row adds nothing)
+            _decode_frames(prev, s, t_all, np.flatnonzero(peak > 0.0), w_rows, shift, centre, y, a, e)
 
     @njit(fastmath=True, boundscheck=False, cache=True, parallel=True)
     def _run(x, shift, scale, weights, biases, w_rows, centre, decode, n_chunks, h, y):  # noqa: ANN001
@@ -325,7 +343,7 @@ class FusedDecoder:
         self.w_rows = gesture_rows(gestures, scale)
         self.centre = int(centre)
         self.n_gestures = self.w_rows.shape[0]
-        announce_compile("decoder kernels", 10, _decode_frames, _decode_run)
+        announce_compile("decoder kernels", 10, _decode_scores, _decode_run)
 
     def decode(self, h: np.ndarray, threads: int = 1) -> np.ndarray:
         """Scores ``(gestures, time)`` -> ``(time, channels)`` on up to ``threads`` threads."""
@@ -338,7 +356,7 @@ class FusedDecoder:
         if t == 0:
             return y
         if n_chunks == 1:  # no parallel region: one thread is one thread
-            _decode_frames(h, 0, t, self.w_rows, self.shift, self.centre, y, 0, t)
+            _decode_scores(h, self.w_rows, self.shift, self.centre, y, 0, t)
             return y
         with numba_threads(n_chunks):
             _decode_run(h, self.w_rows, self.shift, self.centre, n_chunks, y)
