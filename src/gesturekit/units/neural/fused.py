@@ -343,7 +343,7 @@ class FusedDecoder:
         self.w_rows = gesture_rows(gestures, scale)
         self.centre = int(centre)
         self.n_gestures = self.w_rows.shape[0]
-        announce_compile("decoder kernels", 10, _decode_scores, _decode_run)
+        announce_compile("decoder kernels", 5, _decode_scores, _decode_run)
 
     def decode(self, h: np.ndarray, threads: int = 1) -> np.ndarray:
         """Scores ``(gestures, time)`` -> ``(time, channels)`` on up to ``threads`` threads."""
