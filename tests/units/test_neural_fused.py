@@ -243,3 +243,30 @@ def test_numba_threads_follow_torch_and_are_restored(monkeypatch):
         torch.set_num_threads(torch_before)
         numba.set_num_threads(numba_before)
     assert seen == ([pool] if pool > 1 else [])
+
+
+def test_unit_model_decodes_short_scores_on_one_thread(monkeypatch):
+    import numba
+
+    from gesturekit.units.neural import api
+
+    calls: list[int] = []
+    real = fused._decode_run
+
+    def spy(*args):  # noqa: ANN002
+        calls.append(numba.get_num_threads())
+        return real(*args)
+
+    monkeypatch.setattr(fused, "_decode_run", spy)
+    monkeypatch.setattr(api, "ONE_THREAD_FRAMES", 600)
+    rng = np.random.default_rng(7)
+    model = _model(_net(6, 5, 3, 0, [3], seed=7), 6, rng)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        model.decode(_scores(rng, 5, 600, 0.3))  # short: one thread, no parallel region, as on the torch path
+        assert calls == []
+        model.decode(_scores(rng, 5, 601, 0.3))  # longer: torch's thread count
+        assert calls == [min(2, numba.config.NUMBA_NUM_THREADS)]
+    finally:
+        torch.set_num_threads(before)

@@ -321,8 +321,9 @@ class NeuralUnitModel(UnitModel):
         scores = np.asarray(scores, dtype=np.float32)
         if scores.ndim != 2 or scores.shape[0] != self.n_gestures:
             raise DataError(f"scores must be ({self.n_gestures}, time), got shape {scores.shape}")
-        if self._decoder is not None:  # compiled, on torch's thread count
-            y = self._decoder.decode(scores, torch.get_num_threads())
+        if self._decoder is not None:  # compiled; short inputs on one thread, as on the torch path
+            frames = scores.shape[1]
+            y = self._decoder.decode(scores, 1 if frames <= ONE_THREAD_FRAMES else torch.get_num_threads())
             return y if self._affine is not None else self.normalizer.inverse_transform(y)
         h = torch.from_numpy(np.ascontiguousarray(scores))[None]
         with small_input_threads(h.shape[-1]):
