@@ -209,10 +209,11 @@ def test_unit_model_decode_is_compiled_and_agrees_with_torch(kind):
         np.testing.assert_allclose(y, y_t, atol=1e-5 * (1 + np.abs(y_t).max()))
 
 
-def test_numba_threads_follow_torch_and_are_restored(monkeypatch):
+@pytest.fixture
+def parallel_decodes(monkeypatch) -> list[int]:
+    """Numba's thread count at each call of the parallel decoder (the serial path never calls it)."""
     import numba
 
-    pool = numba.config.NUMBA_NUM_THREADS
     seen: list[int] = []
     real = fused._decode_run
 
@@ -221,6 +222,13 @@ def test_numba_threads_follow_torch_and_are_restored(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(fused, "_decode_run", spy)
+    return seen
+
+
+def test_numba_threads_follow_torch_and_are_restored(parallel_decodes):
+    import numba
+
+    pool = numba.config.NUMBA_NUM_THREADS
     rng = np.random.default_rng(6)
     dec = fused.FusedDecoder(rng.normal(size=(6, 5, 3)).astype(np.float32), 1, np.zeros(6), np.ones(6))
     h = _scores(rng, 5, 4 * fused.MIN_CHUNK_FRAMES, 0.3)
@@ -242,22 +250,14 @@ def test_numba_threads_follow_torch_and_are_restored(monkeypatch):
     finally:
         torch.set_num_threads(torch_before)
         numba.set_num_threads(numba_before)
-    assert seen == ([pool] if pool > 1 else [])
+    assert parallel_decodes == ([pool] if pool > 1 else [])
 
 
-def test_unit_model_decodes_short_scores_on_one_thread(monkeypatch):
+def test_unit_model_decodes_short_scores_on_one_thread(monkeypatch, parallel_decodes):
     import numba
 
     from gesturekit.units.neural import api
 
-    calls: list[int] = []
-    real = fused._decode_run
-
-    def spy(*args):  # noqa: ANN002
-        calls.append(numba.get_num_threads())
-        return real(*args)
-
-    monkeypatch.setattr(fused, "_decode_run", spy)
     monkeypatch.setattr(api, "ONE_THREAD_FRAMES", 600)
     rng = np.random.default_rng(7)
     model = _model(_net(6, 5, 3, 0, [3], seed=7), 6, rng)
@@ -265,8 +265,8 @@ def test_unit_model_decodes_short_scores_on_one_thread(monkeypatch):
     try:
         torch.set_num_threads(2)
         model.decode(_scores(rng, 5, 600, 0.3))  # short: one thread, no parallel region, as on the torch path
-        assert calls == []
+        assert parallel_decodes == []
         model.decode(_scores(rng, 5, 601, 0.3))  # longer: torch's thread count
-        assert calls == [min(2, numba.config.NUMBA_NUM_THREADS)]
+        assert parallel_decodes == [min(2, numba.config.NUMBA_NUM_THREADS)]
     finally:
         torch.set_num_threads(before)

@@ -233,14 +233,18 @@ if AVAILABLE:
                     break
         _decode_frames(h, 0, t_all, np.flatnonzero(used), w_rows, shift, centre, y, a, e)
 
+    @njit(cache=True, nogil=True)
+    def _chunk_span(t_all: int, n_chunks: int, ci: int) -> tuple[int, int]:
+        """Frames ``a .. e`` of chunk ``ci`` of ``n_chunks`` consecutive chunks of ``t_all`` frames
+        (``a >= e``: empty)."""
+        step = (t_all + n_chunks - 1) // n_chunks
+        return ci * step, min(t_all, (ci + 1) * step)
+
     @njit(fastmath=True, boundscheck=False, cache=True, parallel=True)
     def _decode_run(h, w_rows, shift, centre, n_chunks, y):  # noqa: ANN001
         """:func:`_decode_scores` on ``n_chunks`` consecutive time chunks of ``h``, in parallel."""
-        t_all = h.shape[1]
-        step = (t_all + n_chunks - 1) // n_chunks
         for ci in prange(n_chunks):
-            a = ci * step
-            e = min(t_all, a + step)
+            a, e = _chunk_span(h.shape[1], n_chunks, ci)
             if a < e:
                 _decode_scores(h, w_rows, shift, centre, y, a, e)
 
@@ -284,11 +288,8 @@ if AVAILABLE:
     @njit(fastmath=True, boundscheck=False, cache=True, parallel=True)
     def _run(x, shift, scale, weights, biases, w_rows, centre, decode, n_chunks, h, y):  # noqa: ANN001
         """:func:`_chunk` on ``n_chunks`` consecutive time chunks of ``x``, in parallel."""
-        t_all = x.shape[0]
-        step = (t_all + n_chunks - 1) // n_chunks
         for ci in prange(n_chunks):
-            a = ci * step
-            e = min(t_all, a + step)
+            a, e = _chunk_span(x.shape[0], n_chunks, ci)
             if a < e:
                 _chunk(x, shift, scale, weights, biases, w_rows, centre, decode, h, y, a, e)
 
