@@ -3,7 +3,7 @@ generate for the held-out last 20% of the speech; L1 and velocity statistics aga
 
 The take ``../shared/realdata/beat2_sample/2_scott_0_1_1`` at 15 fps is split in time: the
 first 70% trains, the next 10% is the dev part (best checkpoint), the last 20% is held out
-(never seen in training). For each model (``configs/ccnce.yaml`` CC-NCE, the mixture model
+(never seen in training). For each model (the ``ccnce`` preset CC-NCE, the mixture model
 without cc_nce, Speech2Gesture, nearest neighbour, mean pose) the held-out speech goes through
 :class:`~gesturekit.cospeech.pipeline.GesturePipeline` (features -> one-pass generation ->
 axis-angle), then the generic-skeleton forward kinematics gives joint positions (metres, no
@@ -30,9 +30,9 @@ from _common import main, parser  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "realdata" / "beat2_sample"
 MODELS = {
-    "ccnce": "ccnce.yaml",
-    "mix": "mix.yaml",
-    "speech2gesture": "speech2gesture.yaml",
+    "ccnce": "ccnce",
+    "mix": "mix",
+    "speech2gesture": "speech2gesture",
     "nearest-neighbour": None,
     "mean-pose": None,
 }
@@ -77,7 +77,7 @@ def run(args: Any) -> dict[str, Any]:
     for name, cfg_file in MODELS.items():
         if args.models and name not in args.models:
             continue
-        cfg = load_config(FitConfig, ROOT / "configs" / cfg_file if cfg_file else None, [], model=name)
+        cfg = load_config(FitConfig, cfg_file, [], model=name)
         cfg.epochs, cfg.num_iters, cfg.batch_size, cfg.seed = args.epochs, args.num_iters, 16, args.seed
         cfg.dev_key, cfg.early_stopping = "L1", False
         cfg.model_options.cc_stat_epoch = max(1, args.epochs // 10)

@@ -2,7 +2,7 @@
 
 ``train_full_step_s``: median time of one generator step (pose L1 + adversarial + cc_nce +
 cluster cross-entropy, backward, gradient clip, AdamW) plus one discriminator step (on the
-generator step's output), batch 32 x 64 pose frames, for ``configs/ccnce_fullwidth.yaml``: the
+generator step's output), batch 32 x 64 pose frames, for the ``ccnce_fullwidth`` preset: the
 paper's ``JointLateClusterSoftContrastiveGlobalDTW_G`` with the reference's layer widths (2-D
 conv audio encoder, 256 latent channels, 6-layer cluster classifier, 4 x 256 cluster decoders,
 8 clusters), text from stored 768-d BERT vectors (PATS ships them; the reference fine-tunes its
@@ -11,7 +11,7 @@ dictionary filled) and the curriculum is over (the speech encoder runs every ste
 ``generate_60s_s``: median model forward (eval) for 60 s of speech at 15 fps (the pipeline's
 one-pass sequence mode), feature extraction excluded. The reference measured 4.8 s per step and
 0.35 s per 60 s on 2 CPU cores, float32. The same figures for gesturekit's default fast form
-(``configs/ccnce.yaml``: 1-D audio encoder, 128 channels, lighter heads) are the ``fast_*`` keys.
+(the ``ccnce`` preset: 1-D audio encoder, 128 channels, lighter heads) are the ``fast_*`` keys.
 
 Arithmetic: ``*_gflop`` counts the matrix-product and convolution FLOPs of one step and of one
 60 s forward (``torch.utils.flop_counter``, 2 per multiply-add); ``gemm_peak_gflops`` is this
@@ -35,8 +35,6 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from _common import main, median_time, parser  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(config: str | None, args: Any) -> dict[str, Any]:
@@ -110,7 +108,7 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
     return {
         "train_full_step_s": step,
         "generate_60s_s": gen_s,
-        "config": str(Path(config).resolve().relative_to(ROOT)) if config else "defaults",
+        "config": str(config) if config else "defaults",
         "device": str(dev),
         "speedup_train": 4.8 / step,
         "speedup_generate": 0.35 / gen_s,
@@ -173,12 +171,12 @@ if __name__ == "__main__":
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument(
         "--config",
-        default=str(ROOT / "configs" / "ccnce_fullwidth.yaml"),
-        help="the config reproducing the paper's model (headline keys)",
+        default="ccnce_fullwidth",
+        help="the config (preset name or file) reproducing the paper's model (headline keys)",
     )
     p.add_argument(
         "--fast-config",
-        default=str(ROOT / "configs" / "ccnce.yaml"),
+        default="ccnce",
         help="also time this config, as fast_* keys ('' to skip)",
     )
     main("cospeech_speed", run, p)

@@ -2,8 +2,8 @@
 
 Every method is fitted with ``gesturekit.units.methods.fit_run`` on ``../shared/realdata/mngu0_nema``
 with the same held-out split (``val_fraction`` 0.25, seed 0: 6 training and 2 validation files),
-40 gestures of width 41. The neural runs use ``configs/units/ae_mngu0.yaml``, ``ae_nonneg.yaml``
-and ``vae_mngu0.yaml``; the classic CNMF its defaults (KL multiplicative updates, min-max data).
+40 gestures of width 41. The neural runs use the presets ``ae_mngu0``, ``ae_nonneg``
+and ``vae_mngu0``; the classic CNMF its defaults (KL multiplicative updates, min-max data).
 Figures per method, on the validation files: mean per-channel r, RMSE (data units: z-scores),
 Hoyer sparseness of the scores per frame and per gesture, active gestures per frame (scores above
 5 % of the utterance's peak), fit seconds, and encode + reconstruct speed in frames per second on
@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MNGU0 = ROOT.parent / "shared" / "realdata" / "mngu0_nema"
 METHODS = {
     "cnmf": ("classic CNMF (KL, MU)", None),
-    "ae_signed": ("AE-CNMF signed", "ae_mngu0.yaml"),
-    "ae_nonneg": ("AE-CNMF non-negative", "ae_nonneg.yaml"),
-    "vae": ("VAE-CNMF", "vae_mngu0.yaml"),
+    "ae_signed": ("AE-CNMF signed", "ae_mngu0"),
+    "ae_nonneg": ("AE-CNMF non-negative", "ae_nonneg"),
+    "vae": ("VAE-CNMF", "vae_mngu0"),
 }
 
 
@@ -34,16 +34,15 @@ def _config(name: str, epochs: int | None, threads: int):
     from gesturekit.config import load_config
     from gesturekit.units.methods import get_method
 
-    label, yaml = METHODS[name]
-    method = "cnmf" if yaml is None else ("vae" if name == "vae" else "ae")
+    label, preset = METHODS[name]
+    method = "cnmf" if preset is None else ("vae" if name == "vae" else "ae")
     flags: dict[str, Any] = {"method": method, "threads": threads, "figures": False}
-    if yaml is None:
+    if preset is None:
         flags.update(gestures=40, width=41, val_fraction=0.25, seed=0)
     if epochs:
         flags["epochs"] = epochs
-    overrides = [] if yaml is None else ["train.progress=false"]
-    cfg = load_config(get_method(method).config_cls, ROOT / "configs/units" / yaml if yaml else None,
-                      overrides, **flags)  # fmt: skip
+    overrides = [] if preset is None else ["train.progress=false"]
+    cfg = load_config(get_method(method).config_cls, preset, overrides, **flags)
     return label, cfg
 
 

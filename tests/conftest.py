@@ -13,7 +13,9 @@ import pytest
 from gesturekit.runtime import torch_threads
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# ../shared beside the clone; GESTUREKIT_SHARED points elsewhere (e.g. a writable copy, to check
+# that no test depends on ../shared being read-only)
+SHARED = Path(os.environ.get("GESTUREKIT_SHARED") or REPO.parent / "shared")
 REALDATA = SHARED / "realdata"
 
 
@@ -49,6 +51,54 @@ def beat2_dir(realdata: Path) -> Path:
 @pytest.fixture(scope="session")
 def pats_stats_dir(realdata: Path) -> Path:
     return _need(realdata / "pats_stats")
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``folder``: (size, modification time in ns)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            st = os.stat(os.path.join(dirpath, name))
+            out[os.path.relpath(os.path.join(dirpath, name), folder)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_data_is_never_written():
+    """No test writes under ``../shared/realdata``, whether the machine lets it or not.
+
+    Tests must not rely on ../shared being read-only (a test that needs a read-only folder makes
+    one: :func:`read_only_copy`); this checks, at the end of the session, that nothing changed.
+    """
+    if not REALDATA.is_dir():
+        yield
+        return
+    before = _snapshot(REALDATA)
+    yield
+    after = _snapshot(REALDATA)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        pytest.fail(f"tests wrote under {REALDATA}: {changed[:10]}")
+
+
+@pytest.fixture
+def read_only_copy(tmp_path: Path):
+    """``read_only_copy(folder)``: a copy of ``folder``'s files in ``tmp_path`` whose folder is
+    read-only (mode r-x, which gesturekit honours even for root); made writable again afterwards."""
+    import shutil
+
+    made: list[Path] = []
+
+    def make(src: Path) -> Path:
+        dst = tmp_path / "read_only" / src.name
+        shutil.copytree(src, dst)
+        os.chmod(dst, 0o555)
+        made.append(dst)
+        return dst
+
+    yield make
+    for d in made:
+        os.chmod(d, 0o755)
 
 
 class CliResult:

@@ -84,4 +84,24 @@ def hprc_struct(frames: int = 300, audio_s: float = 3.1, seed: int = 0) -> tuple
     return arr, sig
 
 
-__all__ = ["NEMA_CHANNELS", "est_header", "hprc_struct", "smooth_ema", "write_cmu_speaker", "write_wav"]
+def write_hprc_mat(path: Path, frames: int, audio_s: float, seed: int = 0) -> np.ndarray:
+    """An HPRC ``.mat`` (variable named like the file) whose AUDIO element lasts ``audio_s``; the signals."""
+    import scipy.io
+
+    arr, sig = hprc_struct(frames=frames, audio_s=audio_s, seed=seed)
+    scipy.io.savemat(str(path), {path.stem: arr})
+    return sig
+
+
+def write_mocha_ema(path: Path, frames: int, seed: int = 0) -> np.ndarray:
+    """A MOCHA ASCII ``.ema`` at 500 Hz (time, present flag, 20 coil values in 1/100 mm); the table."""
+    t = np.arange(frames) / 500.0
+    table = np.column_stack([t, np.ones(frames), smooth_ema(frames, 20, seed) * 1000])
+    np.savetxt(path, table, fmt="%.6f")
+    return table
+
+
+__all__ = [
+    "NEMA_CHANNELS", "est_header", "hprc_struct", "smooth_ema", "write_cmu_speaker", "write_hprc_mat",
+    "write_mocha_ema", "write_wav",
+]  # fmt: skip

@@ -48,3 +48,17 @@ def test_run_dir_is_never_overwritten_silently(tmp_path: Path) -> None:
     assert prepare_run_dir(run, resume=True) == run
     with pytest.raises(ConfigError, match="does not exist"):
         prepare_run_dir(tmp_path / "nope", resume=True)
+
+
+def test_atomic_writes_get_the_mode_a_plain_write_would(tmp_path):
+    import os
+
+    from gesturekit.fsutil import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "b.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644

@@ -3,6 +3,11 @@
 ``load_config(TrainConfig, "run.yaml", ["optim.lr=3e-4"], epochs=10)`` resolves a config in
 that order; :func:`save_config` writes the resolved result into every run folder so that a
 run can always be repeated. Unknown keys and values of the wrong type are errors, not ignored.
+
+The config file may also be a preset shipped inside the package (``gesturekit/configs/*.yaml``
+and ``gesturekit/configs/units/*.yaml``), named by its file name without ``.yaml``
+(``ae_mngu0``, ``ccnce_fullwidth``): :func:`resolve_config` is the one lookup every
+``--config`` goes through, so an installed wheel needs no source checkout.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -139,6 +146,49 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+_PRESET_SUFFIXES = (".yaml", ".yml")
+
+
+def presets() -> dict[str, Traversable]:
+    """The presets shipped in ``gesturekit/configs`` (and its sub-folders), by name (the file's stem)."""
+    found: dict[str, Traversable] = {}
+
+    def walk(folder: Traversable) -> None:
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.is_dir():
+                walk(entry)
+            elif entry.name.endswith(_PRESET_SUFFIXES):
+                name = entry.name.rsplit(".", 1)[0]
+                # Names are the user's handle on a preset, so two files may not share one.
+                if name in found:
+                    raise ConfigError(f"two shipped presets are both named '{name}' (gesturekit/configs)")
+                found[name] = entry
+
+    walk(resources.files("gesturekit") / "configs")
+    return found
+
+
+def resolve_config(spec: str | Path) -> Path | Traversable:
+    """The file that ``--config SPEC`` means: an existing file, else a shipped preset by name.
+
+    A bare name (no folder part; ``.yaml`` optional) that is not a file here is looked up among
+    the presets; anything else that does not exist is an error that lists the preset names.
+    """
+    path = Path(spec)
+    if path.is_file():
+        return path
+    known = presets()
+    text = str(spec)
+    bare = path.name == text
+    name = text.rsplit(".", 1)[0] if text.endswith(_PRESET_SUFFIXES) else text
+    if bare and name in known:
+        return known[name]
+    listed = ", ".join(sorted(known))
+    if bare and not text.endswith(_PRESET_SUFFIXES):
+        raise ConfigError(f"--config {text}: no such preset or file; shipped presets: {listed}")
+    raise ConfigError(f"{spec}: config file not found (a shipped preset is named without a folder: {listed})")
+
+
 def load_config(
     cls: type[T],
     path: str | Path | None = None,
@@ -147,14 +197,14 @@ def load_config(
 ) -> T:
     """Resolve a config of type ``cls``: defaults < YAML file < ``key=value`` overrides < flags.
 
+    ``path`` is a file or the name of a shipped preset (:func:`resolve_config`).
+
     ``flags`` whose value is ``None`` are ignored (an option the user did not give); their
     names may be dotted with ``__`` (``optim__lr=1e-3``).
     """
     tree: dict[str, Any] = config_to_dict(cls())
     if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"{path}: config file not found")
+        path = resolve_config(path)
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:

@@ -63,15 +63,27 @@ class SegmentTier:
 
 @dataclass
 class Audio:
-    """A mono waveform, float32 in [-1, 1]."""
+    """A mono waveform, float32 in [-1, 1].
+
+    ``path`` is the file it was read from; ``element`` names the part of that file that holds it
+    when the file is not an audio file (the ``AUDIO`` element of an HPRC ``.mat``).
+    """
 
     samples: np.ndarray
     rate_hz: int
     path: Path | None = None
+    element: str | None = None
 
     @property
     def duration(self) -> float:
         return len(self.samples) / float(self.rate_hz)
+
+    @property
+    def source(self) -> str:
+        """Where the samples came from, for messages: a file, or an element of one."""
+        if self.element:
+            return f"the {self.element} element of {self.path}"
+        return str(self.path) if self.path is not None else "audio given in memory"
 
 
 @dataclass

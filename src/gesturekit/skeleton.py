@@ -162,9 +162,10 @@ def forward_kinematics(
 
     ``rotations``: ``(T, J, 3, 3)`` local rotation matrices, or ``(T, J*3)`` / ``(T, J, 3)``
     axis-angle, or ``(T, J*6)`` / ``(T, J, 6)`` 6-D rotations. ``parents``/``offsets`` default to
-    the BEAT2 generic skeleton (``(J, 3)`` metres). ``trans``: optional ``(T, 3)`` root
-    translation. Returns ``(T, J, 3)`` float64 positions. The loop runs over joints (parents
-    precede children), never over frames.
+    the BEAT2 generic skeleton (``(J, 3)`` metres); ``(T, J, 3)`` offsets change per frame (BVH
+    joints with position channels). ``trans``: optional ``(T, 3)`` root translation. Returns
+    ``(T, J, 3)`` float64 positions. The loop runs over joints (parents precede children), never
+    over frames.
     """
     from gesturekit.features.rotations import axis_angle_to_matrix, rot6d_to_matrix
 
@@ -188,10 +189,10 @@ def forward_kinematics(
     for j, p in enumerate(parents):
         if p < 0:
             glob[:, j] = r[:, j]
-            pos[:, j] = offsets[j]
+            pos[:, j] = offsets[..., j, :]
         else:
             glob[:, j] = glob[:, p] @ r[:, j]
-            pos[:, j] = pos[:, p] + glob[:, p] @ offsets[j]
+            pos[:, j] = pos[:, p] + (glob[:, p] @ offsets[..., j, :, None])[..., 0]
     if trans is not None:
         pos = pos + np.asarray(trans, dtype=np.float64)[:, None, :]
     return pos

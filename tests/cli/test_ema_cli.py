@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import run_cli_subprocess
 from ema_fixtures import smooth_ema
@@ -140,11 +141,14 @@ def test_convert_mocha_resampled_speaker_filter(cli, mngu0_dir: Path, mocha_dir:
     assert arrays[0].shape == (387, 20) and meta["units"] == "mm"
 
 
-def test_split_command_never_writes_shared_and_saves_where_told(cli, mngu0_dir: Path, tmp_path: Path) -> None:
-    before = sorted(p.name for p in mngu0_dir.iterdir())
-    r = cli("ema", "split", mngu0_dir, "--seed", "4")
-    assert r.code == 0 and "not saved" in r.out
-    assert sorted(p.name for p in mngu0_dir.iterdir()) == before
+def test_split_command_never_writes_a_read_only_corpus_and_saves_where_told(
+    cli, mngu0_dir: Path, tmp_path: Path, read_only_copy
+) -> None:
+    ro = read_only_copy(mngu0_dir)  # the real files in a folder this test makes read-only
+    before = sorted(p.name for p in ro.iterdir())
+    r = cli("ema", "split", ro, "--seed", "4")
+    assert r.code == 0 and "not saved" in r.out and "read-only" in r.out
+    assert sorted(p.name for p in ro.iterdir()) == before
     r = cli("ema", "split", mngu0_dir, "--seed", "4", "--save", tmp_path / "s.json", "--json")
     assert r.code == 0
     saved = json.loads((tmp_path / "s.json").read_text())
@@ -175,3 +179,39 @@ def test_convert_cmu_tree_per_speaker_zscore(cli, tmp_path: Path) -> None:
         e0 = next(e for e in meta["utterances"] if e["speaker"] == spk)
         back = norm.inverse_transform(arrays[meta["utterances"].index(e0)])
         assert np.allclose(back, np.loadtxt(e0["source"]), atol=1e-4)
+
+
+def test_info_reports_an_audio_mismatch_of_any_size_and_never_refuses_it(cli, tmp_path: Path) -> None:
+    from ema_fixtures import write_hprc_mat, write_wav
+
+    small = tmp_path / "F01_B01_S01_R01_N.mat"
+    write_hprc_mat(small, 270, 2.685)  # the real HPRC file of issue 15: audio 15 ms short
+    large = tmp_path / "F01_B01_S02_R01_N.mat"
+    write_hprc_mat(large, 300, 2.0)
+    np.save(tmp_path / "u_1.npy", smooth_ema(400, 12))  # 2.0 s, its wav 5 ms longer
+    write_wav(tmp_path / "u_1.wav", 2.005)
+    r = cli("ema", "info", small, large, tmp_path / "u_1.npy", "--json")
+    assert r.code == 0, r
+    a, b, c = json.loads(r.out)
+    # described as stored: all frames, the mismatch in its own field, no repair
+    assert a["frames"] == 270 and b["frames"] == 300 and a["repairs"] == [] and b["repairs"] == []
+    mm = a["audio_mismatch"]
+    assert mm["audio_source"] == f"the AUDIO element of {small}"
+    assert mm["kind"] == "small" and mm["shortfall_s"] == pytest.approx(0.015, abs=1e-4)
+    assert (
+        mm["shortfall_frames"] == pytest.approx(1.5, abs=0.01)
+        and mm["default_read"] == "EMA trimmed to 268 frames"
+    )
+    assert mm["ema_s"] == 2.7 and mm["audio_s"] == a["audio_duration_s"]
+    assert b["audio_mismatch"]["kind"] == "large" and b["audio_mismatch"]["shortfall_s"] == pytest.approx(1.0)
+    assert b["audio_mismatch"]["default_read"].startswith("refused")
+    assert c["audio_mismatch"]["kind"] == "none" and c["audio_mismatch"]["shortfall_s"] == pytest.approx(-0.005)
+    assert c["audio_mismatch"]["audio_source"] == str(tmp_path / "u_1.wav")
+    # the text form says it too, once per file
+    r = cli("ema", "info", small, large)
+    assert r.code == 0, r
+    assert r.out.count("audio mismatch: the AUDIO element of") == 2 and "ends 15.0 ms" in r.out
+    assert "repaired" not in r.out
+    # a reader at default settings accepts the small one and refuses the large one
+    assert read_ema(small).frames == 268
+    assert cli("ema", "convert", large, "--out", tmp_path / "conv").code == 1

@@ -109,19 +109,20 @@ def test_audio_encoder_keeps_frame_rate():
 
 
 def test_every_config_file_loads_and_builds_its_model():
-    from pathlib import Path
+    from importlib import resources
 
     from gesturekit.config import config_to_dict, load_config
     from gesturekit.cospeech.fit import FitConfig
 
-    files = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
-    names = {f.stem for f in files}
-    assert {"ccnce", "mix", "ccnce_moco", "ccnce_patchwise", "speech2gesture", "ccnce_fullwidth"} <= names
-    for f in files:
-        cfg = load_config(FitConfig, f, [])
+    # the co-speech presets are the YAML files at the top of the package's configs folder
+    top = resources.files("gesturekit") / "configs"
+    names = sorted(e.name.removesuffix(".yaml") for e in top.iterdir() if e.name.endswith(".yaml"))
+    assert {"ccnce", "mix", "ccnce_moco", "ccnce_patchwise", "speech2gesture", "ccnce_fullwidth"} <= set(names)
+    for name in names:
+        cfg = load_config(FitConfig, name, [])
         mo = config_to_dict(cfg.model_options)
         mo.pop("curriculum_epochs")
         m = build_model(cfg.model, pose_dim=96, text_dim=768, num_clusters=cfg.num_clusters, **mo)
-        assert sum(p.numel() for p in m.parameters()) > 0, f
-    full = load_config(FitConfig, files[[f.stem for f in files].index("ccnce_fullwidth")], [])
+        assert sum(p.numel() for p in m.parameters()) > 0, name
+    full = load_config(FitConfig, "ccnce_fullwidth", [])
     assert full.model_options.d == 256 and full.model_options.audio_encoder == "conv2d"

@@ -53,7 +53,9 @@ def test_info_beat2(cli, beat2_dir):
     info = json.loads(cli("cospeech", "info", beat2_dir, "--json").out)
     assert info["format"] == "beat2"
     e = info["speakers"]["scott"]
-    assert (e["train"], e["dev"], e["test"], e["missing"]) == (1, 0, 0, 0)
+    # no train_test_split.csv beside the take: it is cut in time, one part in each split
+    assert info["split"]["rule"] == "time" and info["split"]["csv"] is None
+    assert (e["train"], e["dev"], e["test"], e["missing"]) == (1, 1, 1, 0)
     assert abs(e["hours"] - 1906 / 30 / 3600) < 1e-6 and "pose/rot6d" in e["keys"]
 
 
@@ -120,3 +122,23 @@ def test_features_bad_wav_leaves_nothing(cli, tmp_path, kind):
     r = cli("cospeech", "features", "--audio", wav, "--out", out)
     assert r.code == 1 and wav.name in r.err
     assert not out.exists() and not list(tmp_path.glob(".o.h5*"))
+
+
+def test_info_names_an_interval_missing_a_key_its_speaker_has(cli, tmp_path):
+    """Issue 15: an interval without ``pose/data`` is listed under broken with that key."""
+    root = make_synthetic_pats(tmp_path / "data", n_per_speaker=6, seed=4)
+    odd = root / "processed" / "oliver" / "oliver_00003.h5"
+    with h5py.File(odd, "a") as f:
+        del f["pose/data"]
+    r = cli("cospeech", "info", root, "--json")
+    assert r.code == 0, r
+    info = json.loads(r.out)
+    (b,) = info["broken"]
+    assert (b["name"], b["speaker"], b["missing_keys"]) == ("oliver_00003", "oliver", ["pose/data"])
+    assert "pose/data" in b["problem"] and b["path"] == str(odd)
+    assert "oliver_00003" in r.err and "pose/data" in r.err
+    # the key stays in the speaker's list; the interval is counted nowhere else
+    oliver, other = info["speakers"]["oliver"], info["speakers"]["lec_cosmic"]
+    assert "pose/data" in oliver["keys"] and oliver["keys"] == other["keys"]
+    counted = sum(oliver[s] for s in ("train", "dev", "test"))
+    assert counted == sum(other[s] for s in ("train", "dev", "test")) - 1

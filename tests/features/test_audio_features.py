@@ -92,8 +92,10 @@ def test_word_pieces_frames_follow_pats_rule():
     wp = word_pieces(words, tok, n_frames=30, fps=15)
     pieces = [tok.id_to_token(int(i)) for i in wp.ids]
     assert pieces[0] == "hello" and pieces[-1] == "ok" and any(p.startswith("##") for p in pieces)
-    # word 0 spans from frame 0 (first word) to word 1's start (frame 8), the last to the end
-    assert wp.meta_rows() == [("hello", 0, 8), ("unbelievably", 8, 20), ("ok", 20, 30)]
+    # tokens spread: word 0 spans from frame 0 (first word) to word 1's start (frame 8), the last to the end
+    assert wp.word_frames.tolist() == [[0, 8], [8, 20], [20, 30]]
+    # text/meta keeps each word's own frames (times x 15, rounded), silences between words included
+    assert wp.meta_rows() == [("hello", 3, 8), ("unbelievably", 8, 15), ("ok", 20, 24)]
     frames = wp.frame_tokens()
     assert frames.shape == (30,) and int(wp.duration.sum()) == 30
     k = int((wp.word == 1).sum())

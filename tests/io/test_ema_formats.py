@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import scipy.io
 
-from ema_fixtures import est_header, hprc_struct, smooth_ema, write_cmu_speaker, write_wav
+from ema_fixtures import (
+    est_header,
+    hprc_struct,
+    smooth_ema,
+    write_cmu_speaker,
+    write_hprc_mat,
+    write_mocha_ema,
+    write_wav,
+)
 from gesturekit.errors import ConfigError, DataError, FormatError
 from gesturekit.io import detect_ema_format, read_ema
 from gesturekit.io.est import write_est_track
@@ -142,6 +150,66 @@ def test_audio_shorter_than_ema_is_an_error_or_a_chosen_trim(tmp_path: Path) -> 
     assert kept.frames == 400 and "kept" in kept.repairs[0]
     bare = read_ema(tmp_path / "u_01.npy", attach=False)
     assert bare.audio is None and bare.frames == 400
+
+
+def _short_audio_file(tmp_path: Path, fmt: str, short_s: float) -> tuple[Path, float, str]:
+    """An EMA file of ``fmt`` whose audio ends ``short_s`` before it; (path, rate, audio source)."""
+    if fmt == "hprc":  # 270 frames at 100 Hz, the audio in the .mat's AUDIO element
+        path = tmp_path / "F01_B01_S01_R01_N.mat"
+        write_hprc_mat(path, 270, 2.7 - short_s)
+        return path, 100.0, f"the AUDIO element of {path}"
+    if fmt == "npy":  # mngu0: 1000 frames at 200 Hz, a 16 kHz wav beside it
+        path = tmp_path / "mngu0_s1_0001.npy"
+        np.save(path, smooth_ema(1000, 12))
+        write_wav(path.with_suffix(".wav"), 5.0 - short_s)
+        return path, 200.0, str(path.with_suffix(".wav"))
+    path = tmp_path / "fsew0_001.ema"  # MOCHA: 1000 frames at 500 Hz, a wav beside it
+    write_mocha_ema(path, 1000)
+    write_wav(path.with_suffix(".wav"), 2.0 - short_s)
+    return path, 500.0, str(path.with_suffix(".wav"))
+
+
+@pytest.mark.parametrize("fmt", ["hprc", "npy", "mocha"])
+def test_audio_a_frame_or_two_short_is_trimmed_and_recorded_by_default(tmp_path: Path, fmt: str) -> None:
+    # HPRC: the real case of issue 15 (270 frames, audio 2.685 s); the others: 15 ms short
+    path, rate, source = _short_audio_file(tmp_path, fmt, 0.015)
+    bare = read_ema(path, audio_policy="keep")  # the file as stored (HPRC's audio is inside it)
+    rec = read_ema(path)
+    keep = int(np.floor(rec.audio.duration * rate + 1e-9))
+    assert keep < bare.frames and rec.frames == keep
+    assert np.array_equal(rec.data, bare.data[:keep])
+    if fmt == "hprc":
+        assert keep == 268 and rec.extra["orientation"].shape[0] == 268  # side arrays follow
+    (note,) = rec.repairs
+    assert note.startswith(
+        f"audio {source} lasts {rec.audio.duration:.3f} s but the EMA lasts {bare.duration:.3f} s"
+    )
+    assert f"EMA trimmed to {keep} frames" in note
+    # the same with an explicit trim; 'keep' keeps any shortfall, recorded
+    assert read_ema(path, audio_policy="trim").frames == keep
+    assert bare.frames == {"hprc": 270}.get(fmt, 1000) and "kept as it is" in bare.repairs[0]
+
+
+@pytest.mark.parametrize("fmt", ["hprc", "npy", "mocha"])
+def test_a_larger_audio_shortfall_follows_audio_policy(tmp_path: Path, fmt: str) -> None:
+    # just over the tolerance: max(2 frames, 1 % of the duration) = 27 ms, 50 ms, 20 ms
+    short = {"hprc": 0.035, "npy": 0.06, "mocha": 0.03}[fmt]
+    path, rate, source = _short_audio_file(tmp_path, fmt, short)
+    with pytest.raises(DataError, match="audio_policy='trim'") as exc:
+        read_ema(path)
+    assert f"audio {source} lasts" in str(exc.value)
+    if fmt == "hprc":
+        assert "the AUDIO element of" in str(exc.value) and ".wav" not in str(exc.value)
+    rec = read_ema(path, audio_policy="trim")
+    assert rec.frames == int(np.floor(rec.audio.duration * rate + 1e-9)) and "trimmed" in rec.repairs[0]
+    assert "by default" not in rec.repairs[0]
+    assert read_ema(path, audio_policy="keep").frames == {"hprc": 270}.get(fmt, 1000)
+
+
+def test_audio_ending_inside_the_last_frame_is_no_mismatch(tmp_path: Path) -> None:
+    path, _, _ = _short_audio_file(tmp_path, "npy", 0.004)  # less than one 5 ms frame
+    rec = read_ema(path)
+    assert rec.frames == 1000 and rec.repairs == []
 
 
 def test_textgrid_beside_the_file_gives_words_and_phones(tmp_path: Path) -> None:

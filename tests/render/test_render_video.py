@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from beat2_fixtures import write_textgrid
 from evalfixtures import FPS, click_audio, make_samples_file, moving_poses
 from gesturekit.errors import ConfigError, FormatError
 from gesturekit.io.audio import write_audio
@@ -115,18 +116,6 @@ def test_render_rejects_bad_input(tmp_path):
         render_input(tmp_path / "p.npz", tmp_path / "o", size=401)
 
 
-def _textgrid(path, words):
-    end = words[-1][2]
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end}",
-             "tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"',
-             '        name = "words"', "        xmin = 0", f"        xmax = {end}",
-             f"        intervals: size = {len(words)}"]  # fmt: skip
-    for i, (w, a, b) in enumerate(words, start=1):
-        lines += [f"        intervals [{i}]:", f"            xmin = {a}", f"            xmax = {b}",
-                  f'            text = "{w}"']  # fmt: skip
-    path.write_text("\n".join(lines) + "\n")
-
-
 def _red_in_subtitle_strip(path, frame_index, size=400):
     import imageio_ffmpeg
 
@@ -150,7 +139,7 @@ def test_render_cli_poses_npz_with_audio_and_its_transcript(tmp_path, cli):
     )  # fmt: skip
     write_audio(tmp_path / "talk.wav", click_audio(2.2, [0.5, 1.5]))
     words = [("", 0, 0.3), ("hello", 0.3, 1.0), ("", 1.0, 1.4), ("there", 1.4, 2.2)]
-    _textgrid(tmp_path / "talk.TextGrid", words)
+    write_textgrid(tmp_path / "talk.TextGrid", words)
     r = cli("cospeech", "render", tmp_path / "poses.npz", "--audio", tmp_path / "talk.wav", "--text",
             "--out", tmp_path / "v")  # fmt: skip
     assert r.code == 0, r

@@ -13,11 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gesturekit.config import config_to_dict, load_config
+from gesturekit.config import config_to_dict, load_config, presets
 from gesturekit.units.neural import NeuralUnitsConfig
-
-ROOT = Path(__file__).resolve().parents[2]
-PRESETS = ROOT / "configs" / "units"
 
 
 def _fit_default(cli, method: str, data: Path, out: Path) -> dict:
@@ -56,13 +53,15 @@ def test_default_vae_on_mngu0_reaches_r_085_on_held_out_files(mngu0_dir, cli, tm
 
 def test_presets_load_and_the_table_presets_are_the_defaults():
     defaults = config_to_dict(NeuralUnitsConfig())
-    for path in sorted(PRESETS.glob("*.yaml")):
-        load_config(NeuralUnitsConfig, path, [])  # every preset is valid
-    assert config_to_dict(load_config(NeuralUnitsConfig, PRESETS / "ae_mngu0.yaml", [])) == defaults
-    vae = config_to_dict(load_config(NeuralUnitsConfig, PRESETS / "vae_mngu0.yaml", []))
+    names = [n for n in presets() if n.startswith(("ae_", "vae_"))]
+    assert {"ae_mngu0", "vae_mngu0", "ae_reference", "ae_reference_s4"} <= set(names)
+    for name in names:
+        load_config(NeuralUnitsConfig, name, [])  # every units preset is valid
+    assert config_to_dict(load_config(NeuralUnitsConfig, "ae_mngu0", [])) == defaults
+    vae = config_to_dict(load_config(NeuralUnitsConfig, "vae_mngu0", []))
     assert vae == {**defaults, "method": "vae"}
     # the reference's S4 settings (the earlier defaults), kept as a preset
-    s4 = load_config(NeuralUnitsConfig, PRESETS / "ae_reference_s4.yaml", [])
+    s4 = load_config(NeuralUnitsConfig, "ae_reference_s4", [])
     loss = s4.loss
     assert (loss.w_c, loss.beta_c, loss.w_t, loss.beta_t, loss.w_Et) == (10.0, 0.9, 100.0, 0.95, 10.0)
     assert (s4.epochs, s4.optim.lr, s4.data.segment_len, s4.data.items_per_epoch) == (300, 1e-3, 0, 0)

@@ -17,7 +17,12 @@ def add_group(sub: Any, name: str, help: str) -> tuple[argparse.ArgumentParser, 
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="YAML config file (defaults < file < --set < flags)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE|PRESET",
+        help="YAML config file, or the name of a preset shipped with gesturekit (e.g. ae_mngu0, ccnce); "
+        "defaults < config < --set < flags",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

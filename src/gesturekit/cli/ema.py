@@ -20,12 +20,14 @@ def register(sub: Any) -> None:
         "info",
         help="summarise EMA files (format, speaker, rate, frames, channels, audio, labels, NaNs)",
         description="Summarise EMA files of any supported format (nema .ema/.npy, MOCHA ASCII .ema, "
-        "EST tracks, HPRC .mat, XRMB .txy). Non-finite samples are counted per channel. A file "
-        "that cannot be read gives one line naming it and the problem, and exit status 1.",
+        "EST tracks, HPRC .mat, XRMB .txy). Non-finite samples are counted per channel. Audio shorter "
+        "than the EMA is reported (any amount; --json: audio_mismatch), never refused: files are "
+        "described as stored. A file that cannot be read gives one line naming it and the problem, "
+        "and exit status 1.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="EMA files or folders of them")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
-    _add_read_options(p, nan_default="report")
+    _add_read_options(p, nan_default="report", audio=False)
     p.set_defaults(func=run_info)
 
     c = ema.add_parser(
@@ -67,7 +69,7 @@ def register(sub: Any) -> None:
     s.set_defaults(func=run_split)
 
 
-def _add_read_options(p: argparse.ArgumentParser, nan_default: str) -> None:
+def _add_read_options(p: argparse.ArgumentParser, nan_default: str, audio: bool = True) -> None:
     p.add_argument(
         "--nan-policy",
         choices=["report", "error", "interpolate"],
@@ -77,12 +79,14 @@ def _add_read_options(p: argparse.ArgumentParser, nan_default: str) -> None:
     p.add_argument(
         "--max-nan-gap", type=float, default=0.05, metavar="S", help="longest run to interpolate (s)"
     )
-    p.add_argument(
-        "--audio-policy",
-        choices=["error", "trim", "keep"],
-        default="error",
-        help="when the audio is shorter than the EMA: fail, trim the EMA, or keep both (default error)",
-    )
+    if audio:
+        p.add_argument(
+            "--audio-policy",
+            choices=["error", "trim", "keep"],
+            default="error",
+            help="when the audio is shorter than the EMA by more than 2 frames or 1 %% (less is trimmed "
+            "unless 'keep'): fail, trim the EMA, or keep both (default error)",
+        )
     p.add_argument("--no-attach", action="store_true", help="do not look for audio/labels beside the files")
 
 
@@ -90,14 +94,20 @@ def _read_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "nan_policy": args.nan_policy,
         "max_nan_gap": args.max_nan_gap,
-        "audio_policy": args.audio_policy,
+        # info describes files as stored: a short audio is reported (audio_mismatch), never refused
+        "audio_policy": getattr(args, "audio_policy", "keep"),
         "attach": not args.no_attach,
     }
 
 
 def recording_info(rec) -> dict[str, Any]:
-    """The summary ``gesturekit ema info`` prints for one recording."""
+    """The summary ``gesturekit ema info`` prints for one recording (read with audio_policy='keep')."""
+    from gesturekit.io.finish import audio_mismatch
+
     data = rec.data
+    mm = audio_mismatch(rec)
+    # the reader's "kept as it is" note says what audio_mismatch says: report it once
+    repairs = [r for r in rec.repairs if mm is None or not r.startswith(mm.message())]
     nan = int(np.isnan(data).sum())
     inf = int(np.isinf(data).sum())
     return {
@@ -112,6 +122,7 @@ def recording_info(rec) -> dict[str, Any]:
         "units": rec.units,
         "audio_rate_hz": rec.audio.rate_hz if rec.audio is not None else None,
         "audio_duration_s": round(rec.audio.duration, 6) if rec.audio is not None else None,
+        "audio_mismatch": mm.to_dict() if mm is not None else None,
         "n_words": len(rec.words) if rec.words is not None else 0,
         "n_phones": len(rec.phones) if rec.phones is not None else 0,
         "prompt": rec.prompt,
@@ -119,7 +130,7 @@ def recording_info(rec) -> dict[str, Any]:
         "nan_samples": nan,
         "inf_samples": inf,
         "nonfinite_channels": rec.nan_report(),
-        "repairs": list(rec.repairs),
+        "repairs": repairs,
     }
 
 
@@ -169,6 +180,12 @@ def _info_line(r: dict[str, Any]) -> str:
         chans = ", ".join(f"{c} ({n})" for c, n in r["nonfinite_channels"].items())
         line += (
             f"\n  WARNING: {bad} non-finite samples ({r['nan_samples']} NaN, {r['inf_samples']} inf) in {chans}"
+        )
+    mm = r["audio_mismatch"]
+    if mm and mm["shortfall_s"] > 0:
+        line += (
+            f"\n  audio mismatch: {mm['audio_source']} ends {mm['shortfall_s'] * 1000:.1f} ms "
+            f"({mm['shortfall_frames']:g} frames) before the EMA; read by default: {mm['default_read']}"
         )
     for rep in r["repairs"]:
         line += f"\n  repaired: {rep}"

@@ -61,7 +61,7 @@ class ModelOptions:
 
     The defaults are gesturekit's fast form of the paper's model: a 1-D audio encoder,
     128 latent channels, 2-layer cluster classifier, 2-layer cluster decoders of 64 channels
-    (the reference: 2-D audio encoder, 256, 6, 4 x 256; ``configs/ccnce_fullwidth.yaml``).
+    (the reference: 2-D audio encoder, 256, 6, 4 x 256; the ``ccnce_fullwidth`` preset).
     """
 
     d: int = 128
@@ -92,6 +92,8 @@ class ModelOptions:
     moco_momentum: float = 0.99
     moco_temperature: float = 0.1
     patch_temperature: float = 0.07
+    causal: bool = False  # left-padded convs only, no U-Net/attention: streamable (cospeech.streaming)
+    lookahead: int = 0  # frames of audio a causal model sees past each pose frame
 
 
 @dataclass

@@ -141,6 +141,7 @@ class GesturePipeline:
             raise DataError(f"model meta: unknown text_features {self.text_features!r}")
         self.reads_text = reads_text(model)
         self.source: Path | None = None  # the run folder or checkpoint, when loaded from one
+        self.config: dict[str, Any] | None = None  # config.json, when loaded by from_pretrained
         self.text_model = Path(text_model) if text_model is not None else None
         self._warned: set[str] = set()
 
@@ -161,6 +162,18 @@ class GesturePipeline:
         model, meta = load_model(path, device)
         pipe = cls(model, meta, device, stitch, text_model)
         pipe.source = Path(path)
+        return pipe
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **load_options: Any) -> GesturePipeline:
+        """A self-describing model folder (``config.json``, ``README.md``, ``model.safetensors``,
+        ``model.json``; :mod:`gesturekit.model_card`), checked, then loaded as :meth:`load` does
+        (with its ``device``, ``stitch`` and ``text_model``). Local folders only: nothing is downloaded."""
+        from gesturekit.model_card import COSPEECH, check_model_folder
+
+        config = check_model_folder(path, COSPEECH)
+        pipe = cls.load(path, **load_options)
+        pipe.config = config
         return pipe
 
     @property

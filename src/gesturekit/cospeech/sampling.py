@@ -78,7 +78,12 @@ def generate_file(
     pipe: GesturePipeline, audio: str | Path, transcript: str | Path | None, out: Path
 ) -> dict[str, Any]:
     words = read_transcript(transcript) if transcript else None
-    poses = pipe(audio, words)
+    return write_poses(pipe, pipe(audio, words), out)
+
+
+def write_poses(pipe: GesturePipeline, poses: np.ndarray, out: Path) -> dict[str, Any]:
+    """``out/poses.npz`` and ``out/poses.json`` from the pipeline's poses ``(frames, joints, dims)``
+    (``generate``'s and ``stream``'s format); returns a summary."""
     extra = {}
     if pipe.pose_format.kind == "smplx6d":  # poses are joint positions; the rotations ride along
         extra["rotations_axis_angle"] = poses.astype(np.float32)

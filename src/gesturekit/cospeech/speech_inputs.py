@@ -1,20 +1,18 @@
 """Model inputs from a waveform and a word list: log-mel at pose rate and frame-aligned word vectors.
 
 The log-mel is PATS's ``audio/log_mel_400`` (:func:`gesturekit.features.audio.log_mel_400`, 100
-frames/s), taken at the pose frame times (nearest 10 ms frame). Word features
-``"hash"``: a fixed pseudo-random unit vector per lower-cased word (no model needed; the
-stand-in used until contextual embeddings are plugged in), zeros where no word is spoken.
+frames/s), taken at the pose frame times (nearest 10 ms frame). Word features:
+the hashed word vectors of :mod:`gesturekit.features.words` (re-exported here).
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Sequence
-
 import numpy as np
 
 from gesturekit.errors import DataError
-from gesturekit.records import Audio, Segment
+from gesturekit.features.words import hashed_word_vector as hashed_word_vector  # re-exported
+from gesturekit.features.words import words_at_frames as words_at_frames  # re-exported
+from gesturekit.records import Audio
 
 SR = 16000
 HOP = 160
@@ -25,10 +23,15 @@ def log_mel_400(samples: np.ndarray, rate: int) -> np.ndarray:
     from gesturekit.features.audio import log_mel_400 as _lm
 
     y = np.asarray(samples, dtype=np.float32)
-    need = int(np.ceil(512 * rate / SR)) + 1  # at least one STFT frame after resampling
+    need = min_samples(rate)
     if len(y) < need:
         y = np.pad(y, (0, need - len(y)))
     return _lm(y, rate)
+
+
+def min_samples(rate: float) -> int:
+    """Shorter recordings are zero-padded to this length: at least one STFT frame after resampling."""
+    return int(np.ceil(512 * rate / SR)) + 1
 
 
 def audio_at_frames(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
@@ -36,31 +39,18 @@ def audio_at_frames(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
     if audio.samples.size == 0 or not np.all(np.isfinite(audio.samples)):
         raise DataError("audio is empty or holds non-finite samples", path=audio.path)
     mel = log_mel_400(audio.samples, audio.rate_hz)
-    idx = np.clip(np.round(np.arange(n_frames) / fps * (SR / HOP)).astype(int), 0, len(mel) - 1)
-    return mel[idx]
+    return mel[np.clip(mel_rows(np.arange(n_frames), fps), 0, len(mel) - 1)]
 
 
-def hashed_word_vector(word: str, dim: int) -> np.ndarray:
-    rng = np.random.default_rng(zlib.crc32(word.strip().lower().encode("utf-8")))
-    v = rng.normal(size=dim)
-    return (v / np.linalg.norm(v)).astype(np.float32)
-
-
-def words_at_frames(words: Sequence[Segment] | None, n_frames: int, fps: float, dim: int) -> np.ndarray:
-    """``(n_frames, dim)``: the vector of the word spoken at each frame's centre, zeros elsewhere."""
-    out = np.zeros((n_frames, dim), dtype=np.float32)
-    if not words:
-        return out
-    centres = (np.arange(n_frames) + 0.5) / fps
-    for w in words:
-        label = w.label.strip()
-        if not label or label.lower() in ("sil", "sp", "<p:>", "pau"):
-            continue
-        sel = (centres >= w.start) & (centres < w.end)
-        if sel.any():
-            out[sel] = hashed_word_vector(label, dim)
-    return out
+def mel_rows(frames: np.ndarray, fps: float) -> np.ndarray:
+    """The 100 fps log-mel row nearest to each pose frame's time (unclamped)."""
+    return np.round(frames / fps * (SR / HOP)).astype(int)
 
 
 def n_frames_for(audio: Audio, fps: float) -> int:
-    return int(np.floor(audio.duration * fps))
+    return n_frames_for_samples(len(audio.samples), audio.rate_hz, fps)
+
+
+def n_frames_for_samples(n: int, rate: float, fps: float) -> int:
+    """Pose frames of a recording of ``n`` samples: only frames whose whole period is spoken."""
+    return int(np.floor(n / float(rate) * fps))

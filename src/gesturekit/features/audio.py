@@ -85,8 +85,13 @@ def stft_magnitude(
         y = np.pad(y, n_fft // 2, mode=pad_mode)
     if len(y) < n_fft:
         raise DataError(f"audio of {len(y)} samples is shorter than one analysis window ({n_fft})")
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
-    spec = np.fft.rfft(frames * _hann(win_length, n_fft).astype(np.float32), axis=1)
+    return frame_magnitude(np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop], win_length)
+
+
+def frame_magnitude(frames: np.ndarray, win_length: int) -> np.ndarray:
+    """``(frames, n_fft)`` float32 analysis frames -> ``(frames, 1 + n_fft // 2)`` |FFT| after the
+    centred periodic Hann window; each row alone, so a stream can compute any subset of frames."""
+    spec = np.fft.rfft(frames * _hann(win_length, frames.shape[1]).astype(np.float32), axis=1)
     return np.abs(spec).astype(np.float32)
 
 
@@ -115,7 +120,12 @@ def _check(y: np.ndarray) -> np.ndarray:
 def log_mel_400(y: np.ndarray, sr: int) -> np.ndarray:
     """PATS ``audio/log_mel_400``: ``(frames, 64)`` float32 at 100 frames/s (see module doc)."""
     y = resample(_check(y), sr)
-    mag = stft_magnitude(y, 512, 160, 400, center=False)
+    return log_mel_400_rows(stft_magnitude(y, 512, 160, 400, center=False))
+
+
+def log_mel_400_rows(mag: np.ndarray) -> np.ndarray:
+    """``(frames, 257)`` magnitudes (:func:`frame_magnitude` of 512-sample frames, window 400) ->
+    the ``log_mel_400`` rows ``(frames, 64)``; row by row, as :mod:`gesturekit.cospeech.streaming` needs."""
     mel = mag @ mel_filterbank(SAMPLE_RATE, 512, 64, 125.0, 7500.0, False).T
     mel[mel == 0] = 1e-6
     return np.log(mel).astype(np.float32)

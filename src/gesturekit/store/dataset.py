@@ -19,6 +19,7 @@ statistics, ``(x - mean) / sqrt(var)`` (a zero variance counts as 1e-8^2, as the
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,35 @@ from gesturekit.errors import DataError, FormatError
 from gesturekit.store.layout import STORE_JSON, gather_rows, key_file, split_dir, window_length, window_starts
 
 TEXT_KEY = "text/tokens"
+
+
+def map_npy(path: Path) -> tuple[np.ndarray, mmap.mmap | None]:
+    """A read-only array over a memory map of the ``.npy`` file ``path``, and that map (None for an
+    empty array). Owning the map lets :meth:`PackedStore.release_pages` give its pages back."""
+    with open(path, "rb") as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read(fh)
+        except ValueError as exc:
+            raise FormatError(path, f"not a .npy array ({exc})") from None
+        offset = fh.tell()
+        count = int(np.prod(shape))
+        if fortran or dtype.hasobject:
+            raise FormatError(path, "expected a C-ordered numeric array")
+        size = fh.seek(0, 2)
+        if size < offset + count * dtype.itemsize:
+            raise FormatError(
+                path, f"truncated: {size} bytes, the header promises {offset + count * dtype.itemsize}"
+            )
+        if count == 0:
+            return np.zeros(shape, dtype), None
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return np.frombuffer(mm, dtype=dtype, count=count, offset=offset).reshape(shape), mm
 
 
 class PackedStore:
@@ -47,6 +77,7 @@ class PackedStore:
         self.speakers: list[str] = list(self.meta["speakers"])
         self.pose_key: str = self.meta["pose_key"]
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
+        self._maps: list[mmap.mmap] = []
         self._index: dict[str, dict[str, Any]] = {}
 
     @property
@@ -62,11 +93,25 @@ class PackedStore:
         if key not in self.keys:
             raise DataError(f"store {self.path} has no modality {key!r} (it has {self.keys})")
         if (split, key) not in self._arrays:
-            self._arrays[(split, key)] = np.load(split_dir(self.path, split) / key_file(key), mmap_mode="r")
+            arr, mm = map_npy(split_dir(self.path, split) / key_file(key))
+            self._arrays[(split, key)] = arr
+            if mm is not None:
+                self._maps.append(mm)
         return self._arrays[(split, key)]
 
+    def release_pages(self) -> None:
+        """Drop this process's resident pages of every mapped array (they stay in the page cache).
+
+        Pages of a memory map that were read count in the process's RSS until released, so a
+        process that reads a whole corpus would look as large as the corpus; releasing them now and
+        then keeps RSS flat at the cost of minor page faults.
+        """
+        for mm in self._maps:
+            mm.madvise(mmap.MADV_DONTNEED)
+
     def index(self, split: str) -> dict[str, Any]:
-        """``offsets``/``lengths``/``rates`` ``(n_intervals, n_keys)``, ``speakers``, ``names``, ``words``."""
+        """``offsets``/``lengths``/``rates`` ``(n_intervals, n_keys)``, ``speakers``, ``names``, ``words``,
+        ``starts`` (seconds into the recording) and ``audio`` (the recording's wav path or "")."""
         if split not in self.meta["splits"]:
             raise DataError(f"store {self.path} has no split {split!r} (it has {self.splits})")
         if split not in self._index:
@@ -79,6 +124,10 @@ class PackedStore:
                 "speakers": np.load(d / "speakers.npy").astype(np.int64),
                 "names": info["names"],
                 "words": info.get("words", []),
+                # where each interval starts in its recording, and the recording (stores packed
+                # before these were recorded: whole recordings, unknown audio)
+                "starts": np.asarray(info.get("starts", [0.0] * len(info["names"])), dtype=np.float64),
+                "audio": list(info.get("audio", [""] * len(info["names"]))),
             }
         return self._index[split]
 
@@ -110,10 +159,15 @@ class PackedStore:
 class WindowDataset:
     """Windows of one split of a :class:`PackedStore`; index with a list of window ids for a batch.
 
+    Every ``release_every_bytes`` of windows read, the store's mapped pages are released
+    (:meth:`PackedStore.release_pages`), so reading a corpus of any size keeps RSS bounded.
+
     ``keys`` default to every modality of the store; ``fs`` is the frame rate every modality is
     delivered at (15 for PATS/CC-NCE); ``time`` seconds per window; ``hop`` frames between window
     starts (0: non-overlapping). ``speakers`` restricts to some speakers of the store.
     """
+
+    release_every_bytes: int = 256 << 20
 
     def __init__(
         self,
@@ -149,6 +203,12 @@ class WindowDataset:
         self.window_interval, self.window_start = interval, start
         self._cols = {k: self.store.keys.index(k) for k in self.keys}
         self._arrays = {k: self.store.array(split, k) for k in self.keys}
+        # bytes of the maps one window reads (rows at each key's rate, plus a page either side)
+        rates = ix["rates"].max(axis=0) if len(ix["names"]) else np.ones(len(self.store.keys))
+        self._window_bytes = sum(
+            int((self.time * rates[self._cols[k]] + 1) * self._arrays[k][:1].nbytes) + 8192 for k in self.keys
+        )
+        self._touched = 0
         self._norm: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         if zscore:
             self._norm = self._speaker_stats()
@@ -190,6 +250,10 @@ class WindowDataset:
         import torch
 
         ids = np.asarray(ids, dtype=np.int64)
+        self._touched += len(ids) * self._window_bytes
+        if self._touched > self.release_every_bytes:  # keep RSS flat however large the corpus
+            self.store.release_pages()
+            self._touched = 0
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise IndexError(f"window index out of range 0..{len(self) - 1}")
         ix = self.store.index(self.split)

@@ -1,12 +1,14 @@
-"""Packing PATS intervals or BEAT2 takes into a store, in parallel, resumably, with checksums.
+"""Packing PATS intervals, BEAT2 takes or feature-clip folders into a store, in parallel, resumably.
 
 Three steps: *plan* (every source is read and checked in a process pool; broken ones raise, or
 are skipped and reported when ``skip_broken``; offsets of every interval in every contiguous
 array are fixed and written to ``plan.json``), *write* (workers read their sources again and
 write straight into the memory-mapped ``.npy`` files; each finished interval is appended with its
 digest to ``progress/<split>.jsonl``, so an interrupted pack resumes where it stopped), and
-*finalise* (per-speaker training statistics, sha256 of every file, ``store.json`` last).
-Layout: :mod:`gesturekit.store.layout`.
+*finalise* (per-speaker training statistics, sha256 and size of every file, ``store.json``
+last). Layout: :mod:`gesturekit.store.layout`. A source may be a time slice of a recording
+(``Source.extra``: ``time:<split>:<holdout>:<dev_fraction>``, a BEAT2 folder without a split CSV):
+its streams are computed on the whole take and then cut, so slices join without seams.
 """
 
 from __future__ import annotations
@@ -24,18 +26,26 @@ from typing import Any
 import numpy as np
 
 from gesturekit.errors import ConfigError, GesturekitError
-from gesturekit.fsutil import atomic_write_json
+from gesturekit.fsutil import atomic_write_json, file_sha256
 from gesturekit.records import CoSpeechClip
 from gesturekit.store.layout import PLAN_JSON, STORE_JSON, STORE_VERSION, key_file, split_dir
 
 PATS_DEFAULT_KEYS = ["pose/data", "pose/normalize", "audio/log_mel_400", "audio/silence", "text/tokens"]
 BEAT2_DEFAULT_KEYS = ["pose/rot6d", "pose/trans", "face/expressions", "audio/log_mel_400", "audio/silence"]
+#: The format tag of a feature-clip folder's ``corpus.json``.
+CLIP_FORMAT = "gesturekit-feature-clips"
+#: Keys of a feature-clip folder's clips (all at the folder's frame rate).
+CLIP_KEYS = ["pose/vector", "audio/features", "text/features"]
 _INT_KEYS = {"text/tokens": np.int32, "audio/silence": np.uint8}
 
 
 @dataclass(frozen=True)
 class Source:
-    """One interval to pack: ``kind`` (``pats``/``beat2``), where it is, speaker and split."""
+    """One interval to pack: ``kind`` (``pats``/``beat2``/``clips``), where it is, speaker and split.
+
+    ``extra``: for ``beat2``, empty (the whole take) or ``time:<split>:<holdout>:<dev_fraction>``
+    (that part of the take, :func:`gesturekit.io.beat2.time_split`); for ``clips``, the frame rate.
+    """
 
     kind: str
     name: str
@@ -74,19 +84,87 @@ def load_source(src: Source, keys: Sequence[str], options: dict[str, Any]) -> Co
             src.path, keys=list(keys), speaker=src.speaker, split=src.split, require_text=False
         )
     if src.kind == "beat2":
-        from gesturekit.features.clip import add_speech_features
-        from gesturekit.io.beat2 import find_takes, read_beat2_take
-
-        take = next(t for t in find_takes(src.path) if t.name == src.name)
-        clip = read_beat2_take(take, split=src.split)
-        add_speech_features(clip, keys=keys, vocab=options.get("vocab"))
-        missing = [k for k in keys if k not in clip.streams]
-        if missing:
-            from gesturekit.errors import FormatError
-
-            raise FormatError(take.npz, f"cannot provide {missing} for this take (no wav or transcript?)")
-        return clip
+        return _load_beat2(src, keys, options)
+    if src.kind == "clips":
+        return _load_feature_clip(src)
     raise ValueError(f"unknown source kind {src.kind}")
+
+
+def _load_beat2(src: Source, keys: Sequence[str], options: dict[str, Any]) -> CoSpeechClip:
+    from gesturekit.errors import FormatError
+    from gesturekit.features.clip import add_speech_features
+    from gesturekit.io.beat2 import find_takes, read_beat2_take, time_split
+
+    take = next(t for t in find_takes(src.path) if t.name == src.name.split(":")[0])
+    clip = read_beat2_take(take, split=src.split)
+    add_speech_features(clip, keys=keys, vocab=options.get("vocab"))
+    if "text/words" in keys:
+        from gesturekit.features.words import WORD_DIM, words_at_frames
+
+        segs = clip.words.segments if clip.words is not None else None
+        clip.streams["text/words"] = words_at_frames(segs, clip.frames, clip.pose_rate_hz, WORD_DIM)
+        clip.rates["text/words"] = clip.pose_rate_hz
+    missing = [k for k in keys if k not in clip.streams]
+    if missing:
+        raise FormatError(take.npz, f"cannot provide {missing} for this take (no wav or transcript?)")
+    if src.extra.startswith("time:"):
+        _, part, holdout, dev = src.extra.split(":")
+        ranges = time_split(clip.frames, float(holdout), float(dev))
+        if part not in ranges:
+            raise FormatError(take.npz, f"the take is too short ({clip.frames} frames) for a {part} part")
+        a, b = ranges[part]
+        clip = _time_slice(clip, a / clip.pose_rate_hz, b / clip.pose_rate_hz)
+        clip.name = src.name
+    return clip
+
+
+def _time_slice(clip: CoSpeechClip, start_s: float, end_s: float) -> CoSpeechClip:
+    """The part ``[start_s, end_s)`` of ``clip``: every stream cut at its own rate, words shifted."""
+    from dataclasses import replace
+
+    from gesturekit.records import Segment, SegmentTier
+
+    streams = {}
+    for k, arr in clip.streams.items():
+        r = clip.rates[k]
+        a, b = int(np.floor(start_s * r + 1e-6)), int(np.floor(end_s * r + 1e-6))
+        streams[k] = arr[a:b]
+    words = None
+    if clip.words is not None:
+        kept = [
+            Segment(w.label, max(w.start, start_s) - start_s, min(w.end, end_s) - start_s)
+            for w in clip.words.segments
+            if w.end > start_s and w.start < end_s
+        ]
+        words = SegmentTier(clip.words.name, kept)
+    return replace(
+        clip, streams=streams, words=words, phones=None, extra={**clip.extra, "start_s": np.float64(start_s)}
+    )
+
+
+def _load_feature_clip(src: Source) -> CoSpeechClip:
+    from gesturekit.errors import FormatError
+
+    fps = float(src.extra)
+    try:
+        with np.load(src.path, allow_pickle=False) as z:
+            arrays = {"pose/vector": z["pose"], "audio/features": z["audio"], "text/features": z["text"]}
+    except (OSError, KeyError, ValueError) as exc:
+        raise FormatError(src.path, f"unreadable feature clip ({exc})") from None
+    lengths = {len(a) for a in arrays.values()}
+    if len(lengths) != 1 or any(a.ndim != 2 for a in arrays.values()):
+        shapes = {k: a.shape for k, a in arrays.items()}
+        raise FormatError(
+            src.path, f"pose, audio and text must be (frames, features) of one length, got {shapes}"
+        )
+    for k, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            raise FormatError(src.path, f"{k.split('/')[0]} holds NaN or infinite values")
+    streams = {k: np.asarray(a, dtype=np.float32) for k, a in arrays.items()}
+    return CoSpeechClip(
+        name=src.name, speaker=src.speaker, dataset="clips", streams=streams, rates=dict.fromkeys(streams, fps),
+        pose_key="pose/vector", skeleton="clips", split=src.split, path=Path(src.path),
+    )  # fmt: skip
 
 
 def _scan_one(args: tuple[int, Source, list[str], dict[str, Any]]) -> dict[str, Any]:
@@ -96,8 +174,11 @@ def _scan_one(args: tuple[int, Source, list[str], dict[str, Any]]) -> dict[str, 
     except GesturekitError as exc:
         return {"i": i, "error": str(exc)}
     words = [[s.label, round(s.start, 4), round(s.end, 4)] for s in clip.words] if clip.words else []
+    wav = clip.audio.path if clip.audio is not None else None
     return {
         "i": i,
+        "start_s": float(np.asarray(clip.extra.get("start_s", 0.0))),
+        "audio": str(wav) if wav else "",
         "lengths": [int(len(clip.streams[k])) for k in keys],
         "rates": [float(clip.rates[k]) for k in keys],
         "dims": [list(clip.streams[k].shape[1:]) for k in keys],
@@ -144,8 +225,12 @@ def _map(fn: Callable[[Any], Any], items: list[Any], workers: int) -> Any:
 # ----------------------------------------------------------------------------- packing
 
 
-def _fingerprint(kind: str, root: str, keys: Sequence[str], sources: Sequence[Source]) -> str:
-    h = hashlib.sha256(json.dumps([kind, root, list(keys), [asdict(s) for s in sources]]).encode())
+def _fingerprint(
+    kind: str, root: str, keys: Sequence[str], sources: Sequence[Source], meta: dict[str, Any]
+) -> str:
+    h = hashlib.sha256(
+        json.dumps([kind, root, list(keys), [asdict(s) for s in sources], meta], sort_keys=True).encode()
+    )
     return h.hexdigest()
 
 
@@ -162,9 +247,13 @@ def pack_sources(
     overwrite: bool = False,
     skip_broken: bool = False,
     options: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PackReport:
-    """Pack ``sources`` into ``out`` (the generic engine behind :func:`pack_pats`/:func:`pack_beat2`)."""
+    """Pack ``sources`` into ``out`` (the generic engine behind the ``pack_*`` front ends).
+
+    ``meta``: JSON-able entries added to ``store.json`` (e.g. ``split_rule``, ``pose_format``).
+    """
     out = Path(out)
     options = dict(options or {})
     keys = list(keys)
@@ -173,7 +262,7 @@ def pack_sources(
     # speakers contiguous within each split: statistics read one slice per speaker
     order = {s: i for i, s in enumerate(sorted({x.speaker for x in sources}))}
     sources = sorted(sources, key=lambda s: (order[s.speaker],))
-    fp = _fingerprint(kind, root, keys, sources)
+    fp = _fingerprint(kind, root, keys, sources, meta or {})
     plan_path = out / PLAN_JSON
     if out.exists() and any(out.iterdir()):
         if overwrite:
@@ -196,6 +285,7 @@ def pack_sources(
             raise ConfigError(f"{out} was started with other inputs or keys; use --overwrite to start again")
     if plan is None:
         plan = _make_plan(sources, keys, kind, root, pose_key, fp, workers, skip_broken, options, progress)
+        plan["meta"] = dict(meta or {})
         for split, sp in plan["splits"].items():
             d = split_dir(out, split)
             d.mkdir(parents=True, exist_ok=True)
@@ -287,13 +377,16 @@ def _make_plan(
         src = sources[r["i"]]
         sp = splits.setdefault(
             src.split,
-            {"sources": [], "offsets": [], "lengths": [], "rates": [], "words": [], "frames": [0] * len(keys)},
-        )
+            {"sources": [], "offsets": [], "lengths": [], "rates": [], "words": [], "starts": [], "audio": [],
+             "frames": [0] * len(keys)},
+        )  # fmt: skip
         sp["sources"].append(asdict(src))
         sp["offsets"].append(list(sp["frames"]))
         sp["lengths"].append(r["lengths"])
         sp["rates"].append(r["rates"])
         sp["words"].append(r["words"])
+        sp["starts"].append(r["start_s"])
+        sp["audio"].append(r["audio"])
         sp["frames"] = [a + b for a, b in zip(sp["frames"], r["lengths"], strict=True)]
     return {
         "version": STORE_VERSION,
@@ -308,14 +401,6 @@ def _make_plan(
         "splits": splits,
         "skipped": [{"name": s.name, "path": s.path, "problem": m} for s, m in errors],
     }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _finalise(out: Path, plan: dict[str, Any]) -> None:
@@ -333,8 +418,10 @@ def _finalise(out: Path, plan: dict[str, Any]) -> None:
         np.save(d / "rates.npy", np.array(sp["rates"], dtype=np.float64).reshape(-1, len(keys)))
         np.save(d / "speakers.npy", spk_idx)
         atomic_write_json(
-            d / "intervals.json", {"names": [s["name"] for s in sp["sources"]], "words": sp["words"]}
-        )
+            d / "intervals.json",
+            {"names": [s["name"] for s in sp["sources"]], "words": sp["words"], "starts": sp["starts"],
+             "audio": sp["audio"]},
+        )  # fmt: skip
         digests = _read_progress(out / "progress" / f"{split}.jsonl")
         atomic_write_json(d / "digests.json", [digests[i] for i in range(len(sp["sources"]))])
         split_meta[split] = {
@@ -359,9 +446,11 @@ def _finalise(out: Path, plan: dict[str, Any]) -> None:
                 stats[k] = mean_var(arr[lo:hi])
             (out / "muvar").mkdir(exist_ok=True)
             write_muvar(out / "muvar" / f"{spk}.h5", stats)
+    sizes: dict[str, int] = {}
     for p in sorted(out.rglob("*")):
         if p.is_file() and p.name not in (STORE_JSON, PLAN_JSON) and "progress" not in p.parts:
-            checksums[str(p.relative_to(out))] = _sha256(p)
+            checksums[str(p.relative_to(out))] = file_sha256(p)
+            sizes[str(p.relative_to(out))] = p.stat().st_size
     meta = {
         "version": STORE_VERSION,
         "format": plan["format"],
@@ -372,6 +461,8 @@ def _finalise(out: Path, plan: dict[str, Any]) -> None:
         "splits": split_meta,
         "skipped": plan["skipped"],
         "checksums": checksums,
+        "sizes": sizes,
+        **plan.get("meta", {}),
     }
     atomic_write_json(out / STORE_JSON, meta)
 
@@ -387,7 +478,7 @@ def verify_store(path: str | Path, *, deep: bool = True) -> dict[str, Any]:
     bad_files = []
     for rel, want in store.meta["checksums"].items():
         p = store.path / rel
-        if not p.exists() or _sha256(p) != want:
+        if not p.exists() or file_sha256(p) != want:
             bad_files.append(rel)
     bad_intervals = []
     n_iv = 0
@@ -437,7 +528,64 @@ def pack_pats(
     srcs, data_root = pats_sources(root, speakers)
     keys = list(keys or PATS_DEFAULT_KEYS)
     pose_key = next((k for k in ("pose/normalize", "pose/data") if k in keys), keys[0])
-    return pack_sources(srcs, out, keys, kind="pats", root=str(data_root), pose_key=pose_key, **kw)
+    text = "bert" if "text/bert" in keys else "tokens" if "text/tokens" in keys else "none"
+    meta = {"split_rule": "pats", "text_features": text, **(kw.pop("meta", {}) or {})}
+    return pack_sources(srcs, out, keys, kind="pats", root=str(data_root), pose_key=pose_key, meta=meta, **kw)
+
+
+def beat2_sources(
+    root: str | Path,
+    speakers: Sequence[str] | None = None,
+    *,
+    holdout: float = 0.2,
+    dev_fraction: float = 0.1,
+) -> tuple[list[Source], dict[str, Any]]:
+    """The sources of the BEAT2 takes under ``root`` and the split's description for ``store.json``.
+
+    With a ``train_test_split.csv``: one source per take that has a row, in its split; takes
+    without a row and rows without files are left out and listed under ``left_out``. Without one:
+    three time slices per take (:func:`gesturekit.io.beat2.time_split`), ``split_rule`` "time".
+    """
+    from gesturekit.errors import DataError
+    from gesturekit.io.beat2 import beat2_splits, find_takes, select_takes
+
+    takes = find_takes(root)
+    if not takes:
+        raise DataError(f"no BEAT2 takes (*.npz) under {root}")
+    takes = select_takes(takes, speakers, root)
+    splits = beat2_splits(root, takes, speakers)
+    if splits.rule == "csv":
+        srcs = [
+            Source("beat2", t.name, t.speaker, splits.of_take[t.name], str(t.npz))
+            for t in takes
+            if t.name in splits.of_take
+        ]
+        if not srcs:
+            raise DataError(f"none of the takes under {root} has a row in {splits.csv}")
+    else:
+        srcs = [
+            Source(
+                "beat2",
+                f"{t.name}:{part}",
+                t.speaker,
+                part,
+                str(t.npz),
+                f"time:{part}:{holdout}:{dev_fraction}",
+            )
+            for t in takes
+            for part in ("train", "dev", "test")
+        ]
+    meta = {
+        "split_rule": splits.rule,
+        "split_csv": str(splits.csv) if splits.csv else None,
+        "time_split": {"holdout": holdout, "dev_fraction": dev_fraction} if splits.rule == "time" else None,
+        "left_out": {
+            "rows_without_files": splits.rows_without_files,
+            "files_without_rows": splits.files_without_rows,
+        },
+        "text_features": "words" if any(t.textgrid is not None for t in takes) else "none",
+    }
+    return srcs, meta
 
 
 def pack_beat2(
@@ -447,24 +595,72 @@ def pack_beat2(
     speakers: Sequence[str] | None = None,
     keys: Sequence[str] | None = None,
     vocab: str | Path | None = None,
+    holdout: float = 0.2,
+    dev_fraction: float = 0.1,
     **kw: Any,
 ) -> PackReport:
-    """Pack the BEAT2 takes under ``root`` (speech features computed from each wav/TextGrid)."""
-    from gesturekit.errors import DataError
-    from gesturekit.io.beat2 import find_takes, read_splits, select_takes
+    """Pack the BEAT2 takes under ``root`` (speech features computed from each wav/TextGrid).
 
-    takes = find_takes(root)
-    if not takes:
-        raise DataError(f"no BEAT2 takes (*.npz) under {root}")
-    takes = select_takes(takes, speakers, root)
-    splits = read_splits(root)
-    srcs = [Source("beat2", t.name, t.speaker, splits.get(t.name, "train"), str(t.npz)) for t in takes]
+    Splits as :func:`beat2_sources` says; ``holdout``/``dev_fraction`` only matter without a CSV.
+    """
+    srcs, meta = beat2_sources(root, speakers, holdout=holdout, dev_fraction=dev_fraction)
     keys = list(keys or BEAT2_DEFAULT_KEYS)
     if vocab is not None and "text/tokens" not in keys:
         keys.append("text/tokens")
     opts = dict(kw.pop("options", {}) or {})
     if vocab is not None:
         opts["vocab"] = str(vocab)
+    meta.update(kw.pop("meta", {}) or {})
     return pack_sources(
-        srcs, out, keys, kind="beat2", root=str(root), pose_key="pose/rot6d", options=opts, **kw
+        srcs, out, keys, kind="beat2", root=str(root), pose_key="pose/rot6d", options=opts, meta=meta, **kw
+    )
+
+
+def read_clip_table(root: str | Path) -> dict[str, Any]:
+    """The ``corpus.json`` of a feature-clip folder, checked (format, fps, pose format, clips)."""
+    from gesturekit.errors import FormatError
+
+    path = Path(root) / "corpus.json"
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FormatError(path, f"unreadable clip table ({exc})") from None
+    if not isinstance(table, dict) or table.get("format") != CLIP_FORMAT:
+        raise FormatError(path, f"not a {CLIP_FORMAT} file")
+    for k in ("fps", "pose_format", "clips"):
+        if k not in table:
+            raise FormatError(path, f"missing {k!r}")
+    return table
+
+
+def pack_clips(
+    root: str | Path, out: str | Path, *, speakers: Sequence[str] | None = None, **kw: Any
+) -> PackReport:
+    """Pack a feature-clip folder (``corpus.json`` + ``clips/<id>.npz``, e.g. the synthetic corpus).
+
+    Streams ``pose/vector``, ``audio/features``, ``text/features`` at the folder's rate; the pose
+    format, rate and text-feature kind go to ``store.json``.
+    """
+    from gesturekit.errors import DataError
+
+    root = Path(root)
+    table = read_clip_table(root)
+    fps = float(table["fps"])
+    recs = [r for r in table["clips"] if not speakers or r["speaker"] in speakers]
+    if not recs:
+        have = sorted({r["speaker"] for r in table["clips"]})
+        raise DataError(f"no clips for speaker(s) {list(speakers or [])}; speakers here: {have}", path=root)
+    srcs = [
+        Source("clips", r["id"], r["speaker"], r["split"], str(root / "clips" / f"{r['id']}.npz"), str(fps))
+        for r in recs
+    ]
+    meta = {
+        "split_rule": "clips",
+        "fps": fps,
+        "pose_format": table["pose_format"],
+        "text_features": table.get("text_features", "unknown"),
+    }
+    meta.update(kw.pop("meta", {}) or {})
+    return pack_sources(
+        srcs, out, CLIP_KEYS, kind="clips", root=str(root), pose_key="pose/vector", meta=meta, **kw
     )

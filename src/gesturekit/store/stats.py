@@ -59,10 +59,12 @@ def write_muvar(path: str | Path, stats: dict[str, tuple[np.ndarray, np.ndarray]
             f.create_dataset(f"{k}/var", data=np.asarray(v, np.float64).reshape(1, 1, -1))
 
 
-def mean_var(arr: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and population variance over the first axis of a (memory-mapped) array, in chunks."""
+def mean_var(arr: np.ndarray, chunk_bytes: int = 32 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population variance over the first axis of a (memory-mapped) array, in chunks of
+    about ``chunk_bytes`` (float64), so memory does not grow with the array."""
     arr2 = arr.reshape(len(arr), -1)
     n = len(arr2)
+    chunk = max(1, chunk_bytes // (8 * max(1, arr2.shape[1])))
     if n == 0:
         d = arr2.shape[1]
         return np.zeros(d), np.ones(d)

@@ -4,15 +4,28 @@ Single-process CPU is the default: without ``WORLD_SIZE > 1`` in the environment
 a no-op (rank 0 of 1). Under ``torchrun`` :func:`init_distributed` reads ``RANK``,
 ``WORLD_SIZE`` and ``LOCAL_RANK``, starts the process group (NCCL on CUDA, Gloo on CPU) and pins
 the local GPU. Only the main process (rank 0) should log and save.
+
+A run is wrapped in :func:`distributed_run`, which tears the process group down before the
+interpreter exits, on success and on error. Left to interpreter shutdown, Gloo's worker threads
+can still hold work (and tensors) when Python finalises; the thread that then needs the GIL is
+ended by the interpreter inside C++ code and the rank dies with "terminate called without an
+active exception" (SIGABRT) although training finished (issue 14; pytorch#65231, #190489).
 """
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger("gesturekit")
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,47 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device | str = "cpu
     return bool(t.item())
 
 
-def cleanup_distributed(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
+def cleanup_distributed(info: DistInfo, *, synchronize: bool = True) -> None:
+    """Destroy the process group while the interpreter is fully alive (no-op when not distributed).
+
+    With ``synchronize`` every rank first waits at a barrier, so that no rank tears its group down
+    while a peer still waits on a collective. After an error the peers may never arrive, so no
+    barrier is taken; a Gloo group is still destroyed (its queue is empty between collectives),
+    an NCCL one is left to torchrun's teardown (destroying it alone can hang).
+    Objects that hold the group (a ``DistributedDataParallel`` wrapper and its reducer) must be
+    unreachable by then: the last reference, not ``destroy_process_group``, frees the group.
+    """
+    if not (info.enabled and dist.is_available() and dist.is_initialized()):
+        return
+    backend = str(dist.get_backend())
+    if not synchronize and backend != "gloo":
+        log.warning("distributed run failed: the %s process group is left to torchrun's teardown", backend)
+        return
+    try:
+        if synchronize:
+            dist.barrier()  # raises when a peer died: this rank fails too, after the teardown below
+    finally:
+        gc.collect()  # frees DDP wrappers in reference cycles, so the group goes with destroy below
         dist.destroy_process_group()
+        gc.collect()
+
+
+@contextmanager
+def distributed_run(device: torch.device | str = "cpu", backend: str | None = None) -> Iterator[DistInfo]:
+    """``with distributed_run(device) as info:`` one training run, distributed or not.
+
+    Starts the process group under torchrun (:func:`init_distributed`) and always ends it
+    (:func:`cleanup_distributed`): after a barrier when the body returned, at once when it
+    raised. Keep the DDP-wrapped model inside the body (e.g. in a function called from it) so
+    that nothing outside still holds the group.
+    """
+    info = init_distributed(device, backend)
+    try:
+        yield info
+    except BaseException as exc:
+        # the traceback's finished frames would keep the DDP model (and so the group) alive;
+        # their locals go (the traceback itself, lines and all, is kept)
+        traceback.clear_frames(exc.__traceback__)
+        cleanup_distributed(info, synchronize=False)
+        raise
+    cleanup_distributed(info, synchronize=True)

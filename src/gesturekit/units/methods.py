@@ -4,8 +4,9 @@ A method registers a :class:`UnitMethod`: its name (``--method``), its config da
 subclass of :class:`UnitFitConfig`) and ``fit(train, val, cfg, run_dir, resume) -> UnitModel``.
 :func:`fit_run` does the rest for every method: reads the data, makes the reproducible split
 (``split.json``), saves the resolved config (``config.yaml``), calls the method's fit, saves the
-model (``model.safetensors`` + ``model.json``), evaluates (``metrics.json``) and draws the
-figures (``figures/*.png``).
+model (``model.safetensors`` + ``model.json``), evaluates (``metrics.json``), draws the
+figures (``figures/*.png``) and makes the folder self-describing (``config.json`` and the model card
+``README.md``, :mod:`gesturekit.model_card`).
 
 Method modules register themselves on import; :data:`METHOD_MODULES` lists them (a module that
 is not built yet is skipped). The neural methods add their module name here.
@@ -213,5 +214,8 @@ def fit_run(
         figs = run_figures(model, val[:1] + train[:1] if val else train[:1], run_dir / "figures")
         metrics["figures"] = [str(p) for p in figs]
         atomic_write_json(run_dir / "metrics.json", metrics)
+    from gesturekit.model_card import write_model_folder
+
+    write_model_folder(run_dir, data=", ".join(map(str, data)))  # config.json + README.md model card
     log.info("units fit: %s in %.1fs -> %s", cfg.method, fit_seconds, run_dir)
     return metrics

@@ -11,6 +11,8 @@ and its tensors hold at least ``"gestures"`` ``(normalised channels, gestures, w
 ``UnitModel.load(RUN_DIR)`` reads the meta and hands the tensors to the class registered for
 its method (:func:`register_unit_model`); each method module registers itself on import (the
 modules are listed in :data:`gesturekit.units.methods.METHOD_MODULES`).
+``UnitModel.from_pretrained(DIR)`` first checks a self-describing model folder (``config.json``
+and the ``README.md`` model card too, see :mod:`gesturekit.model_card`).
 
 ``encode(x)`` takes an :class:`~gesturekit.records.EMARecording` or an array ``(time, channels)``
 in the data's own units and returns scores ``(gestures, time)``; ``decode(scores)`` returns
@@ -143,6 +145,16 @@ class UnitModel:
         model = UNIT_MODELS[method].from_checkpoint(tensors, meta)
         model.run_dir = run_dir
         return model
+
+    @staticmethod
+    def from_pretrained(path: str | Path) -> UnitModel:
+        """A self-describing model folder (``config.json``, ``README.md``, ``model.safetensors``,
+        ``model.json``; :mod:`gesturekit.model_card`), checked, then loaded as :meth:`load` does.
+        Local folders only: nothing is downloaded."""
+        from gesturekit.model_card import UNITS, check_model_folder
+
+        check_model_folder(path, UNITS)
+        return UnitModel.load(path)
 
     # ---------------------------------------------------------------- data in and out
     def prepare(self, x: EMARecording | np.ndarray) -> np.ndarray:

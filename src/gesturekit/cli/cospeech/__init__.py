@@ -1,7 +1,7 @@
 """``gesturekit cospeech ...``: co-speech gesture commands.
 
 The group's subcommands come from the modules listed in SUBMODULES (data: info, features, pack;
-model: fit, sample, generate; evaluate: evaluate, compare, render), each with
+model: fit, sample, generate; evaluate: evaluate, compare, render; export), each with
 ``register(subparsers)``; a module not built yet is skipped.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from gesturekit.cli.common import add_group
 
-SUBMODULES = ["data", "model", "evaluate"]
+SUBMODULES = ["data", "model", "evaluate", "export", "stream"]
 
 
 def register(sub: Any) -> None:

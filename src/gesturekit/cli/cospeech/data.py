@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,10 @@ def register(sub: Any) -> None:
     p.add_argument("--audio", required=True, metavar="WAV")
     p.add_argument("--transcript", metavar="TEXTGRID|JSON", help="word timings: a TextGrid or a JSON word list")
     p.add_argument(
-        "--model", metavar="DIR", help="local Hugging Face model folder (default: a cached bert-base-uncased)"
+        "--model",
+        metavar="DIR",
+        help="local Hugging Face model folder for text/bert (default: a cached bert-base-uncased); "
+        "text/tokens need none (bert-base-uncased's vocabulary ships with gesturekit)",
     )
     p.add_argument("--no-embeddings", action="store_true", help="tokens only, no text/bert")
     p.add_argument("--fps", type=float, default=15.0, help="pose frame rate of the per-frame keys (default 15)")
@@ -34,8 +38,10 @@ def register(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("pack", help="pack PATS intervals or BEAT2 takes into a memory-mapped store")
-    p.add_argument("root", help="PATS data folder or a folder of BEAT2 takes")
+    p = sub.add_parser(
+        "pack", help="pack PATS intervals, BEAT2 takes or feature clips into a memory-mapped store"
+    )
+    p.add_argument("root", help="PATS data folder, BEAT2 folder (as downloaded or flat) or feature-clip folder")
     p.add_argument("--speaker", action="append", default=None, help="speaker (repeatable; default all)")
     p.add_argument("--out", required=True, metavar="STORE")
     p.add_argument(
@@ -64,6 +70,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(info)
         return 0
     print(f"{info['format']} corpus at {info['root']}")
+    split = info.get("split")
+    if split is not None:
+        how = (
+            f"whole takes from {split['csv']}"
+            if split["rule"] == "csv"
+            else "in time inside each take (no train_test_split.csv)"
+        )
+        print(f"split: {how}")
+        for name in split["rows_without_files"]:
+            print(f"  CSV row without files: {name}")
+        for name in split["files_without_rows"]:
+            print(f"  take without a CSV row (left out): {name}")
     print(f"{'speaker':<16} {'train':>6} {'dev':>5} {'test':>5} {'missing':>7} {'hours':>8}  keys")
     for s, e in info["speakers"].items():
         counts = f"{e['train']:>6} {e['dev']:>5} {e['test']:>5} {e['missing']:>7} {e['hours']:>8.3f}"
@@ -83,14 +101,22 @@ def cmd_features(args: argparse.Namespace) -> int:
     audio = read_audio(args.audio)
     words = read_transcript(args.transcript) if args.transcript else None
     model = Path(args.model) if args.model else default_text_model()
-    if words is not None and model is None:
+    embeddings = not args.no_embeddings and model is not None
+    if embeddings and not args.model and importlib.util.find_spec("transformers") is None:
+        embeddings = False  # a cached model found by chance: not worth an error on a plain install
         print(
-            "note: no --model and no local bert-base-uncased: text/tokens and text/bert not computed",
+            f"note: {model} found, but text/bert needs 'transformers' (pip install gesturekit[text])",
+            file=sys.stderr,
+        )
+    if words is not None and model is None and not args.no_embeddings:
+        print(
+            "note: no --model and no local bert-base-uncased: text/bert not computed "
+            "(text/tokens use the bundled bert-base-uncased vocabulary)",
             file=sys.stderr,
         )
     try:
         streams, _, meta = speech_features(
-            audio, words, fps=args.fps, model_dir=model, embeddings=not args.no_embeddings, vad=args.vad
+            audio, words, fps=args.fps, model_dir=model, embeddings=embeddings, vad=args.vad
         )
     except ConfigError:
         raise
@@ -100,13 +126,15 @@ def cmd_features(args: argparse.Namespace) -> int:
     summary = describe(streams)
     if meta is not None:
         summary["text/meta"] = [len(meta), 3]
-    print_json({"out": str(out), "keys": summary, "model": str(model) if model else None})
+    tokenizer = str(model) if model else "bert-base-uncased (bundled vocabulary)"
+    model_name = str(model) if model else None
+    print_json({"out": str(out), "keys": summary, "model": model_name, "tokenizer": tokenizer})
     return 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
     from gesturekit.io.corpus_info import detect_format
-    from gesturekit.store import pack_beat2, pack_pats, verify_store
+    from gesturekit.store import pack_beat2, pack_clips, pack_pats, verify_store
     from gesturekit.store.layout import STORE_JSON
 
     out = Path(args.out)
@@ -123,8 +151,16 @@ def cmd_pack(args: argparse.Namespace) -> int:
         "progress": _progress,
     }
     fmt = detect_format(args.root)
+    if fmt == "store":
+        raise ConfigError(f"{args.root} is a packed store already")
     if fmt == "pats":
         report = pack_pats(args.root, out, speakers=args.speaker, keys=keys, **kw)
+    elif fmt == "clips":
+        if keys is not None:
+            raise ConfigError(
+                "a feature-clip folder packs its pose, audio and text features; --keys does not apply"
+            )
+        report = pack_clips(args.root, out, speakers=args.speaker, **kw)
     else:
         report = pack_beat2(args.root, out, speakers=args.speaker, keys=keys, vocab=args.model, **kw)
     for s in report.skipped:

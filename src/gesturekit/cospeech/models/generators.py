@@ -18,6 +18,7 @@ from torch import nn
 from gesturekit.cospeech.losses import ClusteredContrast, MoCoQueue, momentum_update, patch_nce
 from gesturekit.cospeech.models.layers import (
     AudioEncoder2D,
+    CausalTCN,
     ClusterClassifier,
     ConvNormRelu,
     MixtureDecoder,
@@ -78,10 +79,25 @@ class CCNCEGenerator(nn.Module):
         classifier_layers: int = 6,
         decoder_layers: int = 4,
         decoder_width: int = 0,
+        causal: bool = False,
+        lookahead: int = 0,
     ) -> None:
         super().__init__()
         if contrastive not in CONTRASTIVE:
             raise ConfigError(f"contrastive must be one of {list(CONTRASTIVE)}, got {contrastive!r}")
+        if causal and (use_text or contrastive == "patchwise"):
+            raise ConfigError(
+                "a causal model (causal: true) takes audio only (use_text: false; the word-fusion attention "
+                "runs over whole windows) and no patchwise contrast (its patches are strided); got "
+                f"use_text={use_text}, contrastive={contrastive!r}"
+            )
+        if lookahead < 0 or (lookahead and not causal):
+            raise ConfigError(f"lookahead (frames) must be >= 0 and needs causal: true, got {lookahead}")
+        # causal: every layer on the inference path sees frames <= t + lookahead only (no U-Net, no
+        # attention); the poses of frame t are final once audio frame t + lookahead is in.
+        self.causal, self.lookahead, self.streaming = causal, lookahead, False
+        if causal:
+            audio_encoder = "causal1d"
         self.pose_dim, self.num_clusters, self.d, self.window = pose_dim, num_clusters, d, window
         self.contrastive = contrastive
         self.reads_text = use_text  # False: the text input is ignored
@@ -96,9 +112,9 @@ class CCNCEGenerator(nn.Module):
         self.curriculum_iters = max(1, curriculum_iters)
         self.noise = noise
         self.unet_bypass_epochs = unet_bypass_epochs
-        self.unet = UNet1D(d, 5, dropout)
-        self.classifier = ClusterClassifier(d, num_clusters, dropout, classifier_layers)
-        self.decoder = MixtureDecoder(d, pose_dim, num_clusters, dropout, decoder_layers, decoder_width)
+        self.unet = CausalTCN(d, 5, dropout) if causal else UNet1D(d, 5, dropout)
+        self.classifier = ClusterClassifier(d, num_clusters, dropout, classifier_layers, causal)
+        self.decoder = MixtureDecoder(d, pose_dim, num_clusters, dropout, decoder_layers, decoder_width, causal)
         self.cc = (
             ClusteredContrast(
                 cc_form,
@@ -144,6 +160,8 @@ class CCNCEGenerator(nn.Module):
             self.curriculum_step += 1
             if float(torch.rand(())) > thr:
                 return self.pose_encoder(pose)
+        if self.lookahead and not self.streaming:  # a stream feeds frames already lookahead ahead
+            audio = lookahead_shift(audio, self.lookahead)
         return self.speech(audio, text, self.window)
 
     def _unit(self, x: torch.Tensor) -> torch.Tensor:
@@ -219,6 +237,15 @@ class CCNCEGenerator(nn.Module):
             total = total + patch_nce(_patches(q, idx, mlp), _patches(k, idx, mlp), self.patch_t)
             used += 1
         return total
+
+
+def lookahead_shift(audio: torch.Tensor, frames: int) -> torch.Tensor:
+    """``(B, T, F)`` -> the same frames advanced by ``frames`` (frame t gets frame t + frames), the
+    last frame repeated past the end (as generation pads a recording), so that a causal network
+    on the result sees ``frames`` frames ahead."""
+    ahead = audio[:, frames:]
+    pad = audio[:, -1:].expand(-1, audio.shape[1] - ahead.shape[1], -1)
+    return torch.cat([ahead, pad], 1)
 
 
 def _patches(x: torch.Tensor, idx: torch.Tensor, mlp: nn.Module) -> torch.Tensor:

@@ -54,6 +54,112 @@ class ConvNormRelu(nn.Module):
         return self.act(self.norm(self.drop(self.conv(x))))
 
 
+class CausalConv1d(nn.Conv1d):
+    """A 1-D convolution padded on the left only: output ``t`` sees inputs ``t - context .. t``
+    (``context = (kernel - 1) * dilation``), never a later one.
+
+    Offline it pads with ``context`` zero frames. While ``cache`` is a dict (a stream's state,
+    set by :func:`stream_caches`) it instead prepends the last ``context`` input frames it kept
+    from the previous call (zeros at the stream's start, as offline), so a sequence fed in
+    pieces gives the frames of one offline pass: the streaming state is these tails alone.
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, dilation: int = 1, groups: int = 1) -> None:
+        super().__init__(cin, cout, kernel, 1, 0, dilation, groups)
+        self.context = (kernel - 1) * dilation
+        self.cache: dict[nn.Module, torch.Tensor] | None = None
+        self._taps: list[torch.Tensor] = []
+        self._bias = torch.zeros(0)
+        self._taps_key: tuple[int, int] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cache is None:
+            return super().forward(F.pad(x, (self.context, 0)))
+        tail = self.cache.get(self)
+        if tail is None:
+            tail = x.new_zeros(*x.shape[:-1], self.context)
+        x = torch.cat([tail, x], -1)
+        self.cache[self] = x[..., x.shape[-1] - self.context :]
+        if x.shape[0] != 1:
+            return super().forward(x)
+        # a stream's few frames: one (batched) matmul per tap and group beats conv1d's fixed cost
+        g, key = self.groups, (self.weight._version, self.weight.data_ptr())
+        if self._taps_key != key:  # contiguous per-tap weights, remade when the weights change
+            cout, cin = self.out_channels // g, self.in_channels // g
+            w = self.weight.detach()
+            self._taps = [w[:, :, k].reshape(g, cout, cin).contiguous() for k in range(self.kernel_size[0])]
+            self._bias = self.bias.detach().reshape(g, cout, 1)
+            self._taps_key = key
+        T, d = x.shape[-1] - self.context, self.dilation[0]
+        xg = x[0].reshape(g, self.in_channels // g, -1)
+        y = torch.baddbmm(self._bias, self._taps[0], xg[:, :, :T])
+        for k in range(1, len(self._taps)):
+            y.baddbmm_(self._taps[k], xg[:, :, k * d : k * d + T])
+        return y.reshape(1, self.out_channels, T)
+
+
+def stream_caches(module: nn.Module, cache: dict[nn.Module, torch.Tensor] | None) -> None:
+    """Point every :class:`CausalConv1d` in ``module`` at ``cache`` (a stream's state) or, with
+    ``None``, back to offline padding."""
+    convs = module.__dict__.get("_causal_convs")
+    if convs is None:  # walked once: a stream sets and clears these on every push
+        convs = [m for m in module.modules() if isinstance(m, CausalConv1d)]
+        module.__dict__["_causal_convs"] = convs
+    for m in convs:
+        m.cache = cache
+
+
+def conv_block(cin: int, cout: int, *, causal: bool = False, kernel: int = 3, dilation: int = 1,
+               groups: int = 1, p: float = 0.0) -> ConvNormRelu:  # fmt: skip
+    """A stride-1 :class:`ConvNormRelu`; ``causal`` swaps its convolution for a :class:`CausalConv1d`
+    (same parameters, left padding only)."""
+    if dilation != 1 and not causal:
+        raise ConfigError("conv_block: dilation is only implemented for causal blocks")
+    block = ConvNormRelu(cin, cout, kernel=kernel, padding=(kernel - 1) // 2, groups=groups, p=p)
+    if causal:
+        block.conv = CausalConv1d(cin * groups, cout * groups, kernel, dilation, groups)
+    return block
+
+
+class CausalAudioEncoder(nn.Module):
+    """The causal counterpart of :class:`AudioEncoder1D`: ``(B, T, F)`` -> ``(B, C, T)``.
+
+    The mel bands as channels of a causal conv (F -> C), then three causal convs dilated 2, 4, 8
+    in place of the three stride-2 convs (the same 30-frame reach into the past, without the
+    downsampling and nearest upsampling, which would need the future of a cell).
+    """
+
+    def __init__(self, n_mels: int = 64, out: int = 256, p: float = 0.0) -> None:
+        super().__init__()
+        layers = [conv_block(n_mels, out, causal=True, p=p)]
+        layers += [conv_block(out, out, causal=True, dilation=2**i, p=p) for i in (1, 2, 3)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.net(audio.transpose(1, 2))
+
+
+class CausalTCN(nn.Module):
+    """The causal stand-in for :class:`UNet1D`: ``(B, C, T) -> (B, C, T)``, any ``T``.
+
+    Two causal pre-convs, then ``depth`` residual causal convs dilated 1, 2, 4, ..., reaching
+    ``4 + 2 * (2**depth - 1)`` frames into the past (66 for depth 5; the U-Net's coarsest level
+    spans 32 frames each way). A strided U-Net cannot be both causal and exact in chunks
+    without waiting for whole coarse cells (up to ``2**depth - 1`` frames of latency).
+    """
+
+    def __init__(self, c: int = 256, depth: int = 5, p: float = 0.0) -> None:
+        super().__init__()
+        self.pre = nn.Sequential(conv_block(c, c, causal=True, p=p), conv_block(c, c, causal=True, p=p))
+        self.levels = nn.ModuleList([conv_block(c, c, causal=True, dilation=2**i, p=p) for i in range(depth)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre(x)
+        for layer in self.levels:
+            x = x + layer(x)
+        return x
+
+
 class AudioEncoder2D(nn.Module):
     """The reference's 2-D conv encoder over log-mel windows.
 
@@ -199,11 +305,14 @@ class SpeechTextEncoder(nn.Module):
         audio_encoder: str = "conv2d", n_mels: int = 64,
     ) -> None:  # fmt: skip
         super().__init__()
-        if audio_encoder not in ("conv2d", "conv1d"):
-            raise ValueError(f"audio_encoder must be 'conv2d' or 'conv1d', got {audio_encoder!r}")
-        self.audio = (
-            AudioEncoder2D(d, p, freq_pool) if audio_encoder == "conv2d" else AudioEncoder1D(n_mels, d, p)
-        )
+        encoders = {
+            "conv2d": lambda: AudioEncoder2D(d, p, freq_pool),
+            "conv1d": lambda: AudioEncoder1D(n_mels, d, p),
+            "causal1d": lambda: CausalAudioEncoder(n_mels, d, p),
+        }
+        if audio_encoder not in encoders:
+            raise ValueError(f"audio_encoder must be one of {list(encoders)}, got {audio_encoder!r}")
+        self.audio = encoders[audio_encoder]()
         self.use_text = use_text
         if use_text:
             self.text = TextEncoder(text_dim, d, text_mode)
@@ -277,11 +386,12 @@ class UNet1D(nn.Module):
 
 
 class ClusterClassifier(nn.Module):
-    """Latent ``(B, C, T)`` -> per-frame logits over K pose clusters ``(B, T, K)``."""
+    """Latent ``(B, C, T)`` -> per-frame logits over K clusters ``(B, T, K)`` (``causal``: left padding)."""
 
-    def __init__(self, c: int = 256, k: int = 8, p: float = 0.0, layers: int = 6) -> None:
+    def __init__(self, c: int = 256, k: int = 8, p: float = 0.0, layers: int = 6, causal: bool = False) -> None:
         super().__init__()
-        self.net = nn.Sequential(*[ConvNormRelu(c, c, p=p) for _ in range(layers)], nn.Conv1d(c, k, 1))
+        convs = [conv_block(c, c, causal=causal, p=p) for _ in range(layers)]
+        self.net = nn.Sequential(*convs, (CausalConv1d if causal else nn.Conv1d)(c, k, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).transpose(1, 2)
@@ -293,18 +403,22 @@ class MixtureDecoder(nn.Module):
     ``z`` ``(B, C, T)``, ``weights`` ``(B, T, K)`` (softmax of the classifier) -> ``(B, T, P)``.
     The K decoders run as grouped convolutions (groups=K); the first layer reads z once
     (a dense conv ``C -> K*width``, equal to K separate convs on z tiled K times). ``layers``
-    conv layers of ``width`` channels per cluster (the reference: 4 of C).
+    conv layers of ``width`` channels per cluster (the reference: 4 of C); ``causal``: left padding.
     """
 
     def __init__(
-        self, c: int = 256, pose_dim: int = 96, k: int = 8, p: float = 0.0, layers: int = 4, width: int = 0
-    ) -> None:
+        self, c: int = 256, pose_dim: int = 96, k: int = 8, p: float = 0.0, layers: int = 4, width: int = 0,
+        causal: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.k, self.pose_dim = k, pose_dim
         w = width or c
-        first = ConvNormRelu(c, w * k, p=p)
-        rest = [ConvNormRelu(w, w, groups=k, p=p) for _ in range(max(layers, 1) - 1)]
-        self.net = nn.Sequential(first, *rest, nn.Conv1d(w * k, pose_dim * k, 1, groups=k))
+        first = conv_block(c, w * k, causal=causal, p=p)
+        rest = [conv_block(w, w, causal=causal, groups=k, p=p) for _ in range(max(layers, 1) - 1)]
+        # kernel-1 output convs: CausalConv1d in a causal model only for its fast stream path
+        out_conv = CausalConv1d if causal else nn.Conv1d
+        out = out_conv(w * k, pose_dim * k, 1, groups=k)
+        self.net = nn.Sequential(first, *rest, out)
 
     def forward(self, z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         B, _, T = z.shape

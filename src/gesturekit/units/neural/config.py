@@ -4,7 +4,7 @@
 (:class:`~gesturekit.units.methods.UnitFitConfig`: ``gestures``, ``width``, ``epochs``, ``seed``,
 ``normalize``, ``nonneg_split``, ``val_fraction``, ...) with sections for the network, data
 feeding, gesture initialisation, loss, optimiser and training loop. Defaults live here;
-presets (``configs/units/*.yaml``) override them.
+presets (``gesturekit/configs/units/*.yaml``, ``--config NAME``) override them.
 
 The defaults are the settings that work on real EMA: on the mngu0 samples (6 training, 2 held-out
 utterances) ``--method ae`` reconstructs the held-out files at mean channel r 0.93 and ``--method

@@ -32,6 +32,7 @@ from gesturekit.train.distributed import (
     DistInfo,
     all_reduce_sum,
     distributed_device,
+    distributed_run,
     init_distributed,
     wrap_ddp,
 )
@@ -207,8 +208,21 @@ def fit_neural(
     """Train on ``train_records``, validate every epoch on ``val_records``; the best model.
 
     ``run_dir`` must exist (the method registry's ``fit_run`` creates it); with ``resume`` the
-    newest state in ``run_dir/state`` is continued exactly.
+    newest state in ``run_dir/state`` is continued exactly. Under torchrun the process group
+    lives for this call only (:func:`~gesturekit.train.distributed.distributed_run`).
     """
+    # the DDP wrapper lives in _fit_neural's frame, gone before the group is torn down
+    with distributed_run(resolve_device(cfg.device)):
+        return _fit_neural(train_records, val_records, cfg, run_dir, resume)
+
+
+def _fit_neural(
+    train_records: list[EMARecording],
+    val_records: list[EMARecording],
+    cfg: NeuralUnitsConfig,
+    run_dir: str | Path | None,
+    resume: bool,
+) -> NeuralUnitModel:
     if run_dir is None:
         raise ConfigError("neural methods need a run folder for their checkpoints")
     run_dir = Path(run_dir)
