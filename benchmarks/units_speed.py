@@ -9,6 +9,12 @@ sparse training, SGD):
   (7,920 frames), one utterance at a time, from arrays in data units (normalisation included),
   with :meth:`UnitModel.reconstruct` of a trained model;
 - ``encode_reconstruct_frames_per_s_1thread``: the same on one thread, in frames per second;
+- ``decode_frames_per_s_1thread``: :meth:`UnitModel.decode` alone, of given scores, on one thread,
+  for a model that uses most of its gestures: an AE-CNMF of 40 gestures of width 41 (the
+  ``ae_mngu0`` settings, pinned here) fitted for one epoch on 6 of the utterances, decoding the
+  scores it gives all 8 (``decode_gestures_used``: the median number of gestures an utterance
+  uses; ``decode_nonzero_share``: the share of non-zero scores, which is what the decoder's cost
+  follows);
 - ``*_cpu_time``: the one-thread figures in CPU time of this process rather than wall time (a
   fairer figure on a shared, oversubscribed machine);
 - ``train_step_gestures_used``: how many of the 100 gestures score above zero somewhere in a
@@ -82,9 +88,14 @@ def setup() -> dict[str, Any]:
     utts = _utterances()
     channels = [f"{a}_{x}" for a in ("td", "tb", "tt", "li", "ul", "ll") for x in ("x", "y")]
     recs = [EMARecording(u, 200.0, channels, units="z") for u in utts]
+    # every option the figures depend on is pinned here, so that they stay comparable when the
+    # package's defaults move (they did on 2026-12-05; these are the reference's values)
     cfg = NeuralUnitsConfig(gestures=100, width=10, normalize="none", seed=12)
+    cfg.net.hidden, cfg.net.kernels, cfg.net.decoder = 0, [15, 3, 3], "signed"
+    cfg.loss.reconstruction, cfg.loss.sparse = "l1", True
     cfg.loss.w_c, cfg.loss.beta_c, cfg.loss.w_t, cfg.loss.beta_t, cfg.loss.w_Et = 10.0, 0.9, 100.0, 0.95, 10.0
-    cfg.init.max_windows = 5000
+    cfg.loss.w_Ec = 1.0
+    cfg.init.kind, cfg.init.scale, cfg.init.iters, cfg.init.max_windows = "kmeans", 0.1, 50, 5000
     norm = Normalizer("none").fit([r.data for r in recs], channels=channels)
     data = build_set(recs, norm, [])
     items = np.arange(16) % len(data)
@@ -110,6 +121,26 @@ def batch_of(s: dict[str, Any], epoch: int):  # noqa: ANN201
 
     offsets = crop_offsets(s["data"].lengths[s["items"]], 500, 12, epoch)
     return item_batch(s["data"], s["items"], list(range(16)), offsets, 500)
+
+
+def dense_model(s: dict[str, Any], directory: str):  # noqa: ANN201
+    """An AE-CNMF of 40 gestures of width 41 fitted for one epoch (the ``ae_mngu0`` settings, pinned)
+    on the first 6 utterances, validated on the others: a model that uses most of its gestures."""
+    from gesturekit.records import EMARecording
+    from gesturekit.units.neural import NeuralUnitsConfig, fit_neural
+
+    cfg = NeuralUnitsConfig(method="ae", gestures=40, width=41, epochs=1, seed=0, normalize="zscore")
+    cfg.nonneg_split, cfg.figures = "false", False
+    cfg.net.hidden, cfg.net.kernels, cfg.net.decoder = 0, [15, 3, 3], "signed"
+    cfg.data.segment_len, cfg.data.items_per_epoch = 400, 64
+    cfg.init.kind, cfg.init.scale, cfg.init.iters, cfg.init.max_windows = "kmeans", 0.1, 50, 100_000
+    cfg.loss.reconstruction, cfg.loss.sparse = "l1", True
+    cfg.loss.w_c, cfg.loss.beta_c, cfg.loss.w_t, cfg.loss.beta_t = 1.0, 0.8, 10.0, 0.8
+    cfg.loss.w_Et, cfg.loss.w_Ec = 1.0, 1.0
+    cfg.optim.name, cfg.optim.lr, cfg.optim.schedule, cfg.optim.grad_clip = "adam", 3e-3, "plateau", 100.0
+    cfg.train.batch_size, cfg.train.progress, cfg.train.figures_every = 8, False, 0
+    recs = [EMARecording(u, 200.0, s["channels"], units="z") for u in s["utts"]]
+    return fit_neural(recs[:6], recs[6:], cfg, directory)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,10 +201,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for u in utts:
             model.reconstruct(u)
 
+    with tempfile.TemporaryDirectory() as d:
+        dense = dense_model(s, d)
+    dense_scores = [dense.encode(u) for u in utts]
+
+    def decode() -> None:
+        for h in dense_scores:
+            dense.decode(h)
+
     er_s = median_time(encode_reconstruct, repeats=args.repeats * 2, warmup=3)
     torch.set_num_threads(1)
     er1_s = median_time(encode_reconstruct, repeats=args.repeats * 2, warmup=3)
     er1_cpu = cpu_time(encode_reconstruct, repeats=args.repeats * 2)
+    dec1_s = median_time(decode, repeats=args.repeats * 2, warmup=3)
+    dec1_cpu = cpu_time(decode, repeats=args.repeats * 2)
     step1_cpu = cpu_time(lambda: step(record=False), repeats=args.repeats)
     torch.set_num_threads(threads)
     return {
@@ -188,6 +229,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "encode_reconstruct_frames_per_s_1thread": frames / er1_s,
         "encode_reconstruct_frames_per_s_1thread_cpu_time": frames / er1_cpu,
         "train_step_ms_1thread_cpu_time": step1_cpu * 1e3,
+        "decode_frames_per_s_1thread": frames / dec1_s,
+        "decode_frames_per_s_1thread_cpu_time": frames / dec1_cpu,
+        "decode_gestures_used": statistics.median(int((h.max(1) > 0).sum()) for h in dense_scores),
+        "decode_nonzero_share": float(np.mean([(h > 0).mean() for h in dense_scores])),
         "train_step_speedup_vs_reference": REF_TRAIN_STEP_MS / (train_s * 1e3),
         "encode_reconstruct_speedup_vs_reference": REF_ENCODE_RECONSTRUCT_MS / (er_s * 1e3),
         "threads": threads,

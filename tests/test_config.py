@@ -66,10 +66,10 @@ def test_a_preset_is_found_by_name_and_equals_its_file() -> None:
     from gesturekit.units.methods import get_method
 
     cls = get_method("ae").config_cls
-    by_name = load_config(cls, "ae_mngu0")
-    assert by_name == load_config(cls, PRESETS / "units" / "ae_mngu0.yaml")
+    by_name = load_config(cls, "ae_reference")  # (ae_mngu0 now equals the defaults)
+    assert by_name == load_config(cls, PRESETS / "units" / "ae_reference.yaml")
     assert by_name != load_config(cls)  # the preset really changes something
-    assert load_config(cls, "ae_mngu0.yaml") == by_name  # the suffix may be given
+    assert load_config(cls, "ae_reference.yaml") == by_name  # the suffix may be given
 
 
 def test_presets_are_every_shipped_yaml_with_unique_names() -> None:

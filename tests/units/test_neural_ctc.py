@@ -93,6 +93,7 @@ def test_fit_with_phone_head_reports_probe_accuracy(tmp_path):
     cfg.net.phone_hidden = 16
     cfg.net.phone_layers = 1
     cfg.data.segment_len = 0
+    cfg.data.items_per_epoch = 0  # whole utterances, each once per epoch (2 steps)
     cfg.train.batch_size = 3
     cfg.train.figures_every = 0
     cfg.train.progress = False

@@ -140,3 +140,133 @@ def test_shapes_that_do_not_chain_are_refused_before_any_kernel_runs():
     before = numba.get_num_threads()
     kern.reconstruct(np.zeros((600, 6), np.float32), threads=2)
     assert numba.get_num_threads() == before  # the caller's Numba setting is left as it was
+
+
+def _scores(rng, gestures: int, frames: int, density: float, signed: bool = False) -> np.ndarray:
+    """Scores with a share ``density`` of non-zero entries (non-negative unless ``signed``)."""
+    h = rng.exponential(size=(gestures, frames)) * (rng.random((gestures, frames)) < density)
+    if signed:
+        h *= rng.choice([-1.0, 1.0], size=h.shape)
+    return h.astype(np.float32)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 40, 300, 1001])
+@pytest.mark.parametrize(
+    "density, signed", [(1.0, False), (0.25, False), (0.02, False), (0.3, True), (0.0, False)]
+)
+def test_decoder_equals_the_torch_decoder(frames, density, signed):
+    rng = np.random.default_rng(frames)
+    channels, gestures, width = 6, 11, 9
+    gest = rng.normal(size=(channels, gestures, width)).astype(np.float32)
+    shift = rng.normal(size=channels).astype(np.float32)
+    scale = rng.uniform(0.5, 3.0, size=channels).astype(np.float32)
+    h = _scores(rng, gestures, frames, density, signed)
+    for centre in (0, 4, 8):
+        h64, g64 = torch.from_numpy(h.astype(np.float64))[None], torch.from_numpy(gest.astype(np.float64))
+        with torch.no_grad():  # float64 reference
+            ref = convolutive_decode(h64, g64, centre)[0].numpy().T
+        ref = ref * scale + shift
+        dec = fused.FusedDecoder(gest, centre, shift, scale)
+        y1 = dec.decode(h, threads=1)
+        assert y1.shape == (frames, channels) and y1.dtype == np.float32
+        np.testing.assert_allclose(y1, ref, atol=1e-5 * (1 + np.abs(ref).max()))
+        for threads in (2, 3):  # time chunks with their halos: the same bits
+            np.testing.assert_array_equal(dec.decode(h, threads=threads), y1)
+
+
+def test_decoder_refuses_scores_and_shapes_that_do_not_fit():
+    gest = np.zeros((6, 5, 3), np.float32)
+    dec = fused.FusedDecoder(gest, 1, np.zeros(6), np.ones(6))
+    with pytest.raises(ValueError, match=r"expected \(5, time\) scores"):
+        dec.decode(np.zeros((4, 10), np.float32))
+    with pytest.raises(ValueError, match="gestures"):
+        fused.FusedDecoder(gest, 1, np.zeros(5), np.ones(5))
+    with pytest.raises(ValueError, match="centre 3"):
+        fused.FusedDecoder(gest, 3, np.zeros(6), np.ones(6))
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae", "ae_split"])
+def test_unit_model_decode_is_compiled_and_agrees_with_torch(kind):
+    rng = np.random.default_rng(5)
+    torch.manual_seed(5)
+    names = [f"c{i}" for i in range(4)]
+    data = [rng.normal(size=(300, 4)) * 2 + 1]
+    if kind == "ae_split":  # normalised units out of the kernel, the +/- split undone by the normaliser
+        norm = Normalizer("zscore", nonneg_split=True).fit(data, channels=names)
+        net = build_net("ae", 8, NetConfig(gestures=9, width=7, kernels=[3]))
+    else:
+        norm = Normalizer("zscore").fit(data, channels=names)
+        net = build_net(kind, 4, NetConfig(gestures=9, width=7, kernels=[3]))
+    model = NeuralUnitModel(net.eval(), norm, names, 200.0, {})
+    assert model._decoder is not None
+    for density in (1.0, 0.2):
+        h = _scores(rng, 9, 777, density)
+        y = model.decode(h)
+        model_decoder, model._decoder = model._decoder, None  # the torch path
+        y_t = model.decode(h)
+        model._decoder = model_decoder
+        assert y.shape == y_t.shape == (777, 4)
+        np.testing.assert_allclose(y, y_t, atol=1e-5 * (1 + np.abs(y_t).max()))
+
+
+@pytest.fixture
+def parallel_decodes(monkeypatch) -> list[int]:
+    """Numba's thread count at each call of the parallel decoder (the serial path never calls it)."""
+    import numba
+
+    seen: list[int] = []
+    real = fused._decode_run
+
+    def spy(*args):  # noqa: ANN002
+        seen.append(numba.get_num_threads())
+        return real(*args)
+
+    monkeypatch.setattr(fused, "_decode_run", spy)
+    return seen
+
+
+def test_numba_threads_follow_torch_and_are_restored(parallel_decodes):
+    import numba
+
+    pool = numba.config.NUMBA_NUM_THREADS
+    rng = np.random.default_rng(6)
+    dec = fused.FusedDecoder(rng.normal(size=(6, 5, 3)).astype(np.float32), 1, np.zeros(6), np.ones(6))
+    h = _scores(rng, 5, 4 * fused.MIN_CHUNK_FRAMES, 0.3)
+    torch_before, numba_before = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        torch.set_num_threads(pool)
+        dec.decode(h, torch.get_num_threads())
+        assert numba.get_num_threads() == 1  # restored
+        torch.set_num_threads(1)
+        numba.set_num_threads(pool)
+        dec.decode(h, torch.get_num_threads())  # one thread: the serial kernel, no parallel region
+        assert numba.get_num_threads() == pool
+        with fused.numba_threads(1):
+            assert numba.get_num_threads() == 1
+        with pytest.raises(KeyError), fused.numba_threads(1):
+            raise KeyError("restored on errors too")
+        assert numba.get_num_threads() == pool
+    finally:
+        torch.set_num_threads(torch_before)
+        numba.set_num_threads(numba_before)
+    assert parallel_decodes == ([pool] if pool > 1 else [])
+
+
+def test_unit_model_decodes_short_scores_on_one_thread(monkeypatch, parallel_decodes):
+    import numba
+
+    from gesturekit.units.neural import api
+
+    monkeypatch.setattr(api, "ONE_THREAD_FRAMES", 600)
+    rng = np.random.default_rng(7)
+    model = _model(_net(6, 5, 3, 0, [3], seed=7), 6, rng)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        model.decode(_scores(rng, 5, 600, 0.3))  # short: one thread, no parallel region, as on the torch path
+        assert parallel_decodes == []
+        model.decode(_scores(rng, 5, 601, 0.3))  # longer: torch's thread count
+        assert parallel_decodes == [min(2, numba.config.NUMBA_NUM_THREADS)]
+    finally:
+        torch.set_num_threads(before)

@@ -240,6 +240,7 @@ class NeuralUnitModel(UnitModel):
         affine = None if self._affine is None else tuple(torch.from_numpy(v) for v in self._affine)
         self._fast = FastInference(net, affine)  # type: ignore[arg-type]
         self._fused = self._fused_kernels(net)
+        self._decoder = self._fused_decoder(net)
 
     def _fused_kernels(self, net: AECNMF) -> fused.FusedReconstruct | None:
         """One compiled call per utterance for an AE with ReLU scores and an affine normaliser
@@ -249,6 +250,15 @@ class NeuralUnitModel(UnitModel):
         layers = [(c.weight.detach().cpu().numpy(), c.bias.detach().cpu().numpy()) for c in net.encoder.convs]
         shift, scale = self._affine
         return fused.FusedReconstruct(layers, self.gestures, net.decoder.centre, shift, scale)
+
+    def _fused_decoder(self, net: AECNMF) -> fused.FusedDecoder | None:
+        """The compiled decoder of given scores (any AE or VAE; data units for an affine normaliser,
+        else normalised units); ``None``: the torch path."""
+        if not fused.ENABLED:
+            return None
+        n = self.gestures.shape[0]
+        shift, scale = self._affine if self._affine is not None else (np.zeros(n), np.ones(n))
+        return fused.FusedDecoder(self.gestures, net.decoder.centre, shift, scale)
 
     @property
     def phone_set(self) -> list[str]:
@@ -311,6 +321,10 @@ class NeuralUnitModel(UnitModel):
         scores = np.asarray(scores, dtype=np.float32)
         if scores.ndim != 2 or scores.shape[0] != self.n_gestures:
             raise DataError(f"scores must be ({self.n_gestures}, time), got shape {scores.shape}")
+        if self._decoder is not None:  # compiled; short inputs on one thread, as on the torch path
+            frames = scores.shape[1]
+            y = self._decoder.decode(scores, 1 if frames <= ONE_THREAD_FRAMES else torch.get_num_threads())
+            return y if self._affine is not None else self.normalizer.inverse_transform(y)
         h = torch.from_numpy(np.ascontiguousarray(scores))[None]
         with small_input_threads(h.shape[-1]):
             return self._decode_to_data_units(h)

@@ -44,7 +44,6 @@ from gesturekit.units.neural.losses import EPS
 from gesturekit.units.neural.models import AECNMF
 
 if fused.AVAILABLE:
-    import numba
     from numba import njit, prange
 
     from gesturekit.units.neural.fused import _conv, _fill_window, _relu_rows, _taps
@@ -457,9 +456,7 @@ def _loss_and_grads(
     k_dec = g.shape[2]
     s = _arrays(bsz, t_max, [w.shape for w in weights], channels, g.shape[1], k_dec)
     mse = cfg.reconstruction == "mse"
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    try:
+    with fused.numba_threads(torch.get_num_threads()):
         terms = (s["s_c"], s["lq_c"], s["s_t"], s["lq_t"], s["stats"])
         _forward(xn, lens, weights, biases, w_dec, k_dec - 1 - centre, mse, s["xps"], s["acts"], s["hp"],
                  s["used"], s["n_used"], s["xh"], s["nc"], s["nt"], s["rec"], terms)  # fmt: skip
@@ -491,8 +488,6 @@ def _loss_and_grads(
         grad_b = tuple(np.empty(w.shape[0], np.float32) for w in weights)
         grad_d = np.empty(g.shape, np.float32)
         _sum_items(s["used"], s["n_used"], gws, gbs, gwd, grad_w, grad_b, grad_d)
-    finally:
-        numba.set_num_threads(before)
     grads = [torch.from_numpy(grad_d)]
     for gw, gb in zip(grad_w, grad_b, strict=True):
         grads += [torch.from_numpy(gw), torch.from_numpy(gb)]
