@@ -515,7 +515,12 @@ def fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: str | Path, 
     base = resolve_device(device)
     # the process group lives for this call; the DDP wrappers live in _fit's frame, gone before it ends
     with distributed_run(base) as dist:
-        return _fit(cfg, data, speaker, out, distributed_device(base, dist), dist, key, resume, cache)
+        result = _fit(cfg, data, speaker, out, distributed_device(base, dist), dist, key, resume, cache)
+        if dist.is_main and (out / "model.json").exists():
+            from gesturekit.model_card import write_model_folder
+
+            write_model_folder(out, data=data, speakers=speaker, result=result)  # config.json + model card
+        return result
 
 
 def _open_inputs(cfg: FitConfig, data: str | Path, speaker: str | None, cache: str | Path | None,
