@@ -156,3 +156,11 @@ def one_thread():
     """One torch thread: tiny problems only lose time to thread hand-offs on a busy machine."""
     with torch_threads(1):
         yield
+
+
+def readme_section(title: str) -> str:
+    """The README's section that starts with the heading ``title`` (up to the next ``## `` heading)."""
+    text = (REPO / "README.md").read_text()
+    start = text.index(title)
+    end = text.find("\n## ", start + 5)
+    return text[start : end if end > 0 else None]

@@ -9,18 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
-
-
-def _section(title: str) -> str:
-    text = (REPO / "README.md").read_text()
-    start = text.index(title)
-    end = text.find("\n## ", start + 5)
-    return text[start : end if end > 0 else None]
+from conftest import REPO, readme_section
 
 
 def test_readme_cospeech_data_example(realdata, tmp_path):
-    section = _section("## Co-speech data")
+    section = readme_section("## Co-speech data")
     script = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("/tmp/", f"{tmp_path}/")
     bindir = tmp_path / "bin"  # `gesturekit` and `python` as this interpreter runs them
     bindir.mkdir()

@@ -6,17 +6,10 @@ import json
 import re
 import shlex
 
-from conftest import REPO
+from conftest import REPO, readme_section
 from gesturekit.render.encode import probe
 
 SECTIONS = ("## Evaluating co-speech gestures", "## Rendering videos", "## The HTML report")
-
-
-def _section(title: str) -> str:
-    text = (REPO / "README.md").read_text()
-    start = text.index(title)
-    end = text.find("\n## ", start + 5)
-    return text[start : end if end > 0 else None]
 
 
 def _commands(section: str) -> list[str]:
@@ -28,11 +21,11 @@ def _commands(section: str) -> list[str]:
 
 def test_readme_evaluation_rendering_and_report_examples(cli, beat2_dir, mngu0_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
-    code = re.search(r"```python\n(.*?)```", _section(SECTIONS[0]), re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", readme_section(SECTIONS[0]), re.S).group(1)
     exec(compile(code.replace("/tmp/", f"{tmp_path}/"), "README.md", "exec"), {})
     outputs: dict[str, str] = {}
     for title in SECTIONS:
-        commands = _commands(_section(title))
+        commands = _commands(readme_section(title))
         assert commands, title
         for line in commands:
             argv = shlex.split(line.replace("/tmp/", f"{tmp_path}/"))[1:]

@@ -7,7 +7,7 @@ import shlex
 
 import numpy as np
 
-from conftest import REPO
+from conftest import REPO, readme_section
 from gesturekit.io.beat2 import read_beat2_take
 from gesturekit.io.bvh import read_bvh
 from gesturekit.skeleton import BEAT2_JOINTS, forward_kinematics
@@ -15,16 +15,9 @@ from gesturekit.skeleton import BEAT2_JOINTS, forward_kinematics
 SECTIONS = ("## Export to animation tools", "## Model folders: config.json and model card")
 
 
-def _section(title: str) -> str:
-    text = (REPO / "README.md").read_text()
-    start = text.index(title)
-    end = text.find("\n## ", start + 5)
-    return text[start : end if end > 0 else None]
-
-
 def test_readme_export_and_model_folder_examples(cli, beat2_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    block = re.search(r"```bash\n(.*?)```", _section(SECTIONS[0]), re.S).group(1)
+    block = re.search(r"```bash\n(.*?)```", readme_section(SECTIONS[0]), re.S).group(1)
     lines = [ln for ln in block.replace("\\\n", " ").splitlines() if ln.startswith("gesturekit ")]
     assert len(lines) >= 7
     for line in lines:
@@ -42,7 +35,7 @@ def test_readme_export_and_model_folder_examples(cli, beat2_dir, tmp_path, monke
     gen = read_bvh(out / "gen.bvh")
     assert gen.n_frames == len(np.load(out / "gen" / "poses.npz")["poses"]) and abs(gen.fps - 15) < 1e-9
     assert (out / "test.csv").read_text().startswith("frame,joint,x,y,z\n")
-    code = re.search(r"```python\n(.*?)```", _section(SECTIONS[1]), re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", readme_section(SECTIONS[1]), re.S).group(1)
     capsys.readouterr()
     exec(compile(code.replace("/tmp/", f"{tmp_path}/"), "README.md", "exec"), {})
     assert capsys.readouterr().out.split() == ["nearest-neighbour", "15.0"]

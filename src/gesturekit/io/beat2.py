@@ -203,12 +203,6 @@ def time_split(n_frames: int, holdout: float = 0.2, dev_fraction: float = 0.1) -
     return {k: v for k, v in cuts.items() if v[1] > v[0]}
 
 
-def read_splits(root: str | Path) -> dict[str, str]:
-    """Take name -> split from the folder's ``train_test_split.csv`` ({} when there is none)."""
-    f = find_split_csv(root)
-    return read_split_csv(f) if f is not None else {}
-
-
 def read_beat2_npz(path: str | Path, *, keep_dtypes: bool = False) -> dict[str, np.ndarray | float]:
     """The arrays of a BEAT2 npz, checked: ``poses (T, 165)`` finite, ``trans (T, 3)``, rate.
 
