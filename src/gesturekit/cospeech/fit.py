@@ -74,7 +74,7 @@ from gesturekit.train.state import resume_point
 log = logging.getLogger("gesturekit")
 
 #: options that may differ between an interrupted run and its resumption
-RESUMABLE_CHANGES = {"epochs", "cache", "checkpoint_every_steps", "eval_batch"}
+RESUMABLE_CHANGES = {"epochs", "min_steps", "cache", "checkpoint_every_steps", "eval_batch"}
 #: files of the run-folder layout before the shared engine (still loaded for sampling)
 OLD_LAYOUT = ("state.json", "history.csv")
 
@@ -131,6 +131,7 @@ class FitConfig:
     batch_size: int = 32
     epochs: int = 20
     num_iters: int = 0  # iterations per epoch; 0 = one pass over the training windows
+    min_steps: int = 0  # small corpora: add epochs until at least this many batches are trained
     min_epochs: int = 10
     patience: int = 3
     early_stopping: bool = True
@@ -149,6 +150,8 @@ class FitConfig:
     lambda_interval: int = 300
     lambda_contrastive: float = 1.0
     lambda_cluster: float = 1.0
+    lambda_vel: float = 0.0  # L1 between generated and real frame-to-frame velocities (normalised space)
+    lambda_acc: float = 0.0  # the same on accelerations: penalises jitter the pose loss does not see
     optim: str = "AdamW"
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -456,6 +459,13 @@ class GANSteps:
             rec = self.crit(out.float(), pose)
             total = rec
             logs = {"pose": float(rec.detach())}
+            vel, vel_true = out.float().diff(dim=1), pose.diff(dim=1)
+            for lam_k, name, pred, true in ((cfg.lambda_vel, "vel", vel, vel_true),
+                                            (cfg.lambda_acc, "acc", vel.diff(dim=1), vel_true.diff(dim=1))):
+                if lam_k > 0:
+                    term = self.crit(pred, true)
+                    total = total + lam_k * term
+                    logs[name] = float(term.detach())
             if self.D is not None:
                 adv = self.lam.value * cfg.lambda_gan * adversarial(self.adv_crit, self.Dm(out).float(), True)
                 total = total + adv
@@ -546,6 +556,12 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
                  about["split_rule"], about["text_features"])  # fmt: skip
     n_train = len(prep.train)
     iters = cfg.num_iters if cfg.num_iters > 0 else max(1, n_train // (cfg.batch_size * dist.world_size))
+    epochs = cfg.epochs
+    if cfg.min_steps > epochs * iters:
+        epochs = -(-cfg.min_steps // iters)
+        if dist.is_main:
+            log.info("%d batches per epoch: %d epochs instead of %d, for min_steps %d",
+                     iters, epochs, cfg.epochs, cfg.min_steps)  # fmt: skip
     name = canonical_name(cfg.model)
     inp = prep.inputs
     kwargs = model_kwargs(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, iters)
@@ -593,7 +609,7 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
     # without a dev split every epoch counts as the best so far: the last one is the run's model
     monitor, mode = (key, "min" if lower else "max") if prep.dev is not None else ("epoch", "max")
     loop_cfg = LoopConfig(
-        epochs=cfg.epochs, monitor=monitor, mode=mode, grad_clip=cfg.grad_clip,
+        epochs=epochs, monitor=monitor, mode=mode, grad_clip=cfg.grad_clip,
         patience=cfg.patience if cfg.early_stopping and prep.dev is not None else 0, min_epochs=cfg.min_epochs,
         checkpoint_every_steps=cfg.checkpoint_every_steps,
     )  # fmt: skip

@@ -1,0 +1,51 @@
+"""The default schedule on small corpora (``min_steps``) and the motion terms of the generator loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gesturekit.cospeech.data import write_clip_folder
+from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
+from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.train.logging import read_metrics_csv
+
+torch.set_num_threads(1)
+
+
+def tiny(**kw) -> FitConfig:
+    mo = ModelOptions(d=16, cc_stat_epoch=0, curriculum_epochs=1.0)
+    base = dict(epochs=2, num_iters=2, batch_size=4, window=32, hop=16, num_clusters=3, min_epochs=0,
+                seed=3, model_options=mo, lambda_vel=0.0, lambda_acc=0.0, min_steps=0)  # fmt: skip
+    base.update(kw)
+    return FitConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    corpus = make_synthetic_corpus(n_train=4, n_dev=0, n_test=1, frames=64, seed=0)
+    return write_clip_folder(tmp_path_factory.mktemp("clips") / "synth", corpus)
+
+
+def test_min_steps_adds_epochs_on_a_small_corpus(tmp_path, clip_dir):
+    res = fit(tiny(min_steps=7), clip_dir, None, tmp_path / "run", device="cpu", cache=tmp_path / "c")
+    assert res["epochs"] == 4 and res["steps"] == 8  # ceil(7 / 2 batches per epoch) epochs
+    res = fit(tiny(min_steps=3), clip_dir, None, tmp_path / "run2", device="cpu", cache=tmp_path / "c")
+    assert res["epochs"] == 2  # already more than min_steps batches
+
+
+def test_velocity_and_acceleration_terms_are_trained_and_logged(tmp_path, clip_dir):
+    def names(run):
+        return {r["name"] for r in read_metrics_csv(run / "metrics.csv") if r["split"] == "train"}
+
+    fit(tiny(), clip_dir, None, tmp_path / "plain", device="cpu", cache=tmp_path / "c")
+    fit(tiny(lambda_vel=1.0, lambda_acc=2.0), clip_dir, None, tmp_path / "motion", device="cpu",
+        cache=tmp_path / "c")  # fmt: skip
+    assert not {"vel", "acc"} & names(tmp_path / "plain")
+    assert {"vel", "acc"} <= names(tmp_path / "motion")
+    rows = [r for r in read_metrics_csv(tmp_path / "motion" / "metrics.csv") if r["split"] == "train"]
+    by = {(r["step"], r["name"]): r["value"] for r in rows}
+    for step in {r["step"] for r in rows if r["name"] == "vel"}:
+        parts = by[(step, "pose")] + by[(step, "vel")] + 2.0 * by[(step, "acc")]
+        extra = sum(v for (s, n), v in by.items() if s == step and n in ("G_gan", "cc_nce", "cluster_ce"))
+        assert by[(step, "G_total")] == pytest.approx(parts + extra, rel=1e-4)
