@@ -71,9 +71,7 @@ def cli(*args: str, threads: int) -> tuple[float, float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "gesturekit", *args], env=env, capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "gesturekit", *args], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:

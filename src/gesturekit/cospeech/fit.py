@@ -460,8 +460,10 @@ class GANSteps:
             total = rec
             logs = {"pose": float(rec.detach())}
             vel, vel_true = out.float().diff(dim=1), pose.diff(dim=1)
-            for lam_k, name, pred, true in ((cfg.lambda_vel, "vel", vel, vel_true),
-                                            (cfg.lambda_acc, "acc", vel.diff(dim=1), vel_true.diff(dim=1))):
+            for lam_k, name, pred, true in (
+                (cfg.lambda_vel, "vel", vel, vel_true),
+                (cfg.lambda_acc, "acc", vel.diff(dim=1), vel_true.diff(dim=1)),
+            ):
                 if lam_k > 0:
                     term = self.crit(pred, true)
                     total = total + lam_k * term
