@@ -43,10 +43,10 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
     import torch
 
     from gesturekit.config import load_config
-    from gesturekit.cospeech.fit import FitConfig, GANSteps, gan_modules, model_kwargs
-    from gesturekit.cospeech.losses import LambdaSchedule
+    from gesturekit.cospeech.inference.pipeline import run_sequence
     from gesturekit.cospeech.models import build_model, canonical_name
-    from gesturekit.cospeech.pipeline import run_sequence
+    from gesturekit.cospeech.training.fit import FitConfig, GANSteps, gan_modules, model_kwargs
+    from gesturekit.cospeech.training.losses import LambdaSchedule
     from gesturekit.train import EpochSampler
     from gesturekit.train.loop import LoopConfig, Trainer
 

@@ -16,9 +16,9 @@ import statistics
 import pytest
 import torch
 
-from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 
 torch.set_num_threads(1)
 

@@ -12,15 +12,23 @@ import pytest
 import soundfile as sf
 import torch
 
-import gesturekit.cospeech.fit as fit_module
+import gesturekit.cospeech.training.fit as fit_module
 from gesturekit.checkpoint import load_checkpoint
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit, load_model, model_arrays, predict, prepare
-from gesturekit.cospeech.inputs import StoreInputs, open_store
-from gesturekit.cospeech.pipeline import GesturePipeline, run_windows
-from gesturekit.cospeech.samples import read_samples
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.inference.pipeline import GesturePipeline, run_windows
+from gesturekit.cospeech.models.bundle import load_model
+from gesturekit.cospeech.training.fit import (
+    FitConfig,
+    ModelOptions,
+    fit,
+    model_arrays,
+    predict,
+    prepare,
+)
 from gesturekit.errors import ConfigError, DataError
+from gesturekit.io.samples import read_samples
 from gesturekit.render.encode import probe
 from gesturekit.train.logging import read_metrics_csv
 from gesturekit.train.state import latest_training_state

@@ -112,7 +112,7 @@ def test_every_config_file_loads_and_builds_its_model():
     from importlib import resources
 
     from gesturekit.config import config_to_dict, load_config
-    from gesturekit.cospeech.fit import FitConfig
+    from gesturekit.cospeech.training.fit import FitConfig
 
     # the co-speech presets are the YAML files at the top of the package's configs folder
     top = resources.files("gesturekit") / "configs"

@@ -19,20 +19,20 @@ import numpy as np
 import pytest
 import torch
 
-from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
-from gesturekit.cospeech.fit import (
+from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
+from gesturekit.cospeech.models import MeanPose, NearestNeighbour, build_model
+from gesturekit.cospeech.models.bundle import load_model
+from gesturekit.cospeech.training.fit import (
     FitConfig,
     ModelOptions,
     evaluate,
     fit,
-    load_model,
     model_arrays,
     model_kwargs,
     prepare,
 )
-from gesturekit.cospeech.inputs import StoreInputs, open_store
-from gesturekit.cospeech.models import MeanPose, NearestNeighbour, build_model
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
 
 torch.set_num_threads(1)
 

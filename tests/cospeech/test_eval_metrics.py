@@ -8,12 +8,12 @@ import scipy.stats
 from scipy import linalg
 
 from evalfixtures import FPS, click_audio, make_samples_file, moving_poses
-from gesturekit.cospeech import beats, cluster_metrics, pose_metrics
-from gesturekit.cospeech.fgd import FGDEncoder, FGDRecipe, train_fgd_encoder
-from gesturekit.cospeech.frechet import frechet_from_features
-from gesturekit.cospeech.metrics import EvalOptions, evaluate_file, evaluate_samples, style_score
-from gesturekit.cospeech.samples import SampleItem, Samples, read_samples
+from gesturekit.cospeech.evaluation import beats, cluster_metrics, pose_metrics
+from gesturekit.cospeech.evaluation.fgd import FGDEncoder, FGDRecipe, train_fgd_encoder
+from gesturekit.cospeech.evaluation.frechet import frechet_from_features
+from gesturekit.cospeech.evaluation.metrics import EvalOptions, evaluate_file, evaluate_samples, style_score
 from gesturekit.errors import DataError
+from gesturekit.io.samples import SampleItem, Samples, read_samples
 from gesturekit.skeleton import PATS
 
 J = pose_metrics.metric_joints(PATS)

@@ -13,11 +13,11 @@ import torch
 from safetensors.numpy import load_file
 
 from beat2_fixtures import write_take
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.cospeech.models import build_model
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 from gesturekit.errors import FormatError
 from gesturekit.model_card import LICENCES, dataset_of, write_model_folder
 from gesturekit.train.logging import read_metrics_csv

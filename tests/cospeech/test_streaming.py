@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from gesturekit.cospeech import StreamingGenerator
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.cospeech.models import build_model
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.records import Audio
 

@@ -6,7 +6,7 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     # lazy, so that importing a light submodule does not load torch and the pipeline
     if name == "StreamingGenerator":
-        from gesturekit.cospeech.streaming import StreamingGenerator
+        from gesturekit.cospeech.inference.streaming import StreamingGenerator
 
         return StreamingGenerator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
 
 def _fit(args: argparse.Namespace) -> int:
     from gesturekit.config import load_config
-    from gesturekit.cospeech.fit import FitConfig, fit
+    from gesturekit.cospeech.training.fit import FitConfig, fit
     from gesturekit.fsutil import prepare_run_dir
     from gesturekit.runtime import set_threads
     from gesturekit.train.distributed import env_dist_info
@@ -81,8 +81,8 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.sampling import sample_split
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.inference.sampling import sample_split
 
     pipe = GesturePipeline.load(args.run, args.device)
     res = sample_split(pipe, args.data, args.split, Path(args.out), speaker=args.speaker, layout=args.layout,
@@ -92,13 +92,13 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.sampling import generate_file
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.inference.sampling import generate_file
 
     pipe = GesturePipeline.load(args.run, args.device, text_model=args.text_model)
     result = generate_file(pipe, args.audio, args.transcript, Path(args.out))
     if args.render:
-        from gesturekit.cospeech.sampling import render_generated
+        from gesturekit.cospeech.inference.sampling import render_generated
 
         result["video"] = str(render_generated(Path(args.out), args.audio, args.transcript))
     print_json(result)

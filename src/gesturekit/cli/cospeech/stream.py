@@ -29,8 +29,8 @@ def register(sub: Any) -> None:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.sampling import write_poses
-    from gesturekit.cospeech.streaming import StreamingGenerator, replay
+    from gesturekit.cospeech.inference.sampling import write_poses
+    from gesturekit.cospeech.inference.streaming import StreamingGenerator, replay
     from gesturekit.errors import ConfigError
     from gesturekit.features.audio import SAMPLE_RATE, resample
     from gesturekit.io.audio import read_audio

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gesturekit.cospeech.losses import ClusteredContrast, MoCoQueue, momentum_update, patch_nce
+from gesturekit.cospeech.models.contrastive import ClusteredContrast, MoCoQueue, momentum_update, patch_nce
 from gesturekit.cospeech.models.layers import (
     AudioEncoder2D,
     CausalTCN,

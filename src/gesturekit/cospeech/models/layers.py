@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gesturekit.cospeech.data.types import TEXT_MODES, WORDPIECE_VOCAB
 from gesturekit.errors import ConfigError
 
 
@@ -218,12 +219,6 @@ def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
     pe[..., 0::2] = torch.sin(ang)
     pe[..., 1::2] = torch.cos(ang)
     return pe
-
-
-#: Text inputs a generator takes: feature vectors, or token ids for a trainable embedding.
-TEXT_MODES = ("features", "tokens")
-#: Size of BERT's uncased WordPiece vocabulary (PATS ``text/tokens`` ids lie below it).
-WORDPIECE_VOCAB = 30522
 
 
 def token_positions(text: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ model's pose vector). :class:`PoseFormat` maps pose vectors to ``(frames, joints
 (:data:`PATS_FORMAT`, :data:`SMPLX_6D` for BEAT2's rotations). A feature-clip folder
 (``clips/*.npz`` + ``corpus.json``, :func:`write_clip_folder`, e.g. the synthetic corpus) is one
 of the inputs the store cache packs; training and sampling read every corpus from a packed store
-(:mod:`gesturekit.cospeech.inputs`), never as a list of clips in memory.
+(:mod:`gesturekit.cospeech.data.store_inputs`), never as a list of clips in memory.
 
 :attr:`Corpus.text_features` names what the clips' text features are (one of
 :data:`TEXT_FEATURES`): a model can only be given, at generation time, text features of the kind
@@ -39,6 +39,11 @@ TEXT_FEATURES = {
     "mixed": "different kinds of text features in different clips",
     "unknown": "text features of an unrecorded kind (written before gesturekit recorded them)",
 }
+
+#: Text inputs a generator takes: feature vectors, or token ids for a trainable embedding.
+TEXT_MODES = ("features", "tokens")
+#: Size of BERT's uncased WordPiece vocabulary (PATS ``text/tokens`` ids lie below it).
+WORDPIECE_VOCAB = 30522
 
 
 def combine_text_features(kinds: Iterable[str]) -> str:

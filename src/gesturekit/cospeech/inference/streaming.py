@@ -2,7 +2,7 @@
 
 ``gen = StreamingGenerator.from_run(run_dir); poses = gen.push(chunk)`` ... ``gen.flush()``. The
 model must be causal (``model_options.causal``; the ``ccnce_stream`` preset). For the same audio
-the concatenated outputs equal :meth:`GesturePipeline.__call__ <gesturekit.cospeech.pipeline.
+the concatenated outputs equal :meth:`GesturePipeline.__call__ <gesturekit.cospeech.inference.pipeline.
 GesturePipeline.__call__>` (``cospeech generate``) for any chunking, to float rounding: every
 step is the offline one on the frames now available.
 
@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from gesturekit.cospeech.data.speech_inputs import HOP, SR, mel_rows, min_samples, n_frames_for_samples
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.cospeech.models.layers import stream_caches
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.speech_inputs import HOP, SR, mel_rows, min_samples, n_frames_for_samples
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.audio import frame_magnitude, log_mel_400_rows
 

@@ -11,8 +11,8 @@ Each block holds ``l1``, ``vel_l1`` (z-space), ``l1_units`` (data units), ``pck`
 ``style_score`` when a classifier is given, ``n_intervals``, ``n_frames``. ``meta`` names the
 FGD encoder (recipe, seed, weights hash), the normalisation statistics and the cluster centres
 used. Nothing is sampled at random: the same file and options give the same numbers.
-Definitions: :mod:`gesturekit.cospeech.pose_metrics`, :mod:`~gesturekit.cospeech.beats`,
-:mod:`~gesturekit.cospeech.fgd`, :mod:`~gesturekit.cospeech.cluster_metrics`.
+Definitions: :mod:`gesturekit.cospeech.evaluation.pose_metrics`, :mod:`~gesturekit.cospeech.evaluation.beats`,
+:mod:`~gesturekit.cospeech.evaluation.fgd`, :mod:`~gesturekit.cospeech.evaluation.cluster_metrics`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from gesturekit.cospeech import beats, cluster_metrics, pose_metrics
-from gesturekit.cospeech.fgd import FGDEncoder, FGDRecipe, train_fgd_encoder
-from gesturekit.cospeech.positions import samples_as_positions
-from gesturekit.cospeech.samples import SampleItem, Samples, read_samples
+from gesturekit.cospeech.evaluation import beats, cluster_metrics, pose_metrics
+from gesturekit.cospeech.evaluation.fgd import FGDEncoder, FGDRecipe, train_fgd_encoder
 from gesturekit.errors import DataError, FormatError
+from gesturekit.io.samples import SampleItem, Samples, read_samples, samples_as_positions
 from gesturekit.skeleton import pats_flat_to_joints
 
 log = logging.getLogger("gesturekit")

@@ -51,7 +51,7 @@ def encoder_name(res: dict[str, Any]) -> str | None:
 
 def load_result(path: str | Path, **eval_kwargs: Any) -> Row:
     """An evaluation result from a JSON file, a samples file, or a folder holding one."""
-    from gesturekit.cospeech.metrics import EvalOptions, evaluate_file
+    from gesturekit.cospeech.evaluation.metrics import EvalOptions, evaluate_file
 
     path = Path(path)
     if path.is_dir():

@@ -35,9 +35,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from gesturekit.cospeech.data import TEXT_FEATURES, PoseFormat
+from gesturekit.cospeech.data.speech_inputs import audio_at_frames, n_frames_for, words_at_frames
+from gesturekit.cospeech.data.types import TEXT_FEATURES, PoseFormat
 from gesturekit.cospeech.models import reads_text
-from gesturekit.cospeech.speech_inputs import audio_at_frames, n_frames_for, words_at_frames
+from gesturekit.cospeech.models.bundle import load_model
 from gesturekit.errors import DataError
 from gesturekit.features.normalize import Normalizer
 from gesturekit.records import Audio, Segment, SegmentTier
@@ -157,8 +158,6 @@ class GesturePipeline:
         model folder for models trained on PATS text (``bert-base-uncased`` for ``text/bert``; its
         tokenizer alone for token ids); default ``$GESTUREKIT_TEXT_MODEL`` or a local
         ``bert-base-uncased`` in the Hugging Face cache."""
-        from gesturekit.cospeech.fit import load_model
-
         model, meta = load_model(path, device)
         pipe = cls(model, meta, device, stitch, text_model)
         pipe.source = Path(path)
@@ -262,7 +261,7 @@ class GesturePipeline:
     def _pats_text(self, words: Sequence[Segment], n: int) -> np.ndarray:
         """``(n, text_dim)`` text features of the model's PATS kind for ``words``, made as PATS made
         them: word pieces split over each word's frames, their ids, hashed ids or BERT vectors."""
-        from gesturekit.cospeech.inputs import token_vectors
+        from gesturekit.cospeech.data.store_inputs import token_vectors
         from gesturekit.features.text import SILENCE, contextual_embeddings, load_tokenizer, word_pieces
 
         tier = words if isinstance(words, SegmentTier) else SegmentTier("words", list(words))

@@ -11,7 +11,7 @@ pose, audio and text and turns a gathered batch into model arrays:
   eyes dropped) by the gather itself (``columns``), ``pose/rot6d`` (BEAT2: 55 joints x 6-D
   rotations) or ``pose/vector`` (feature clips, in their own pose format);
 - audio: ``audio/log_mel_400`` (PATS, BEAT2) or ``audio/features`` (clips);
-- text, of the kind :data:`~gesturekit.cospeech.data.TEXT_FEATURES` names: ``text/bert``
+- text, of the kind :data:`~gesturekit.cospeech.data.types.TEXT_FEATURES` names: ``text/bert``
   (PATS's BERT vectors), ``text/tokens`` ids as fixed hashed vectors (:func:`token_vectors`) or,
   for ``text_mode: tokens`` models, as the ids themselves ``(B, T, 1)``; ``text/words`` (BEAT2's
   hashed word vectors); ``text/features`` (clips); zeros where a store has no text.
@@ -33,8 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from gesturekit.cospeech.data import PATS_FORMAT, SMPLX_6D, TEXT_FEATURES, PoseFormat
-from gesturekit.cospeech.models.layers import TEXT_MODES, WORDPIECE_VOCAB
+from gesturekit.cospeech.data.types import (
+    PATS_FORMAT,
+    SMPLX_6D,
+    TEXT_FEATURES,
+    TEXT_MODES,
+    WORDPIECE_VOCAB,
+    PoseFormat,
+)
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.store import PackedStore, WindowDataset
 

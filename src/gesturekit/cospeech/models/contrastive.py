@@ -1,5 +1,7 @@
-"""Losses of CC-NCE training: cc_nce (reference and corrected forms), MoCo, patch-wise NCE,
-adversarial loss with its weight schedule, soft-DTW, and reconstruction losses by name.
+"""The contrastive terms inside the CC-NCE generators: cc_nce (reference and corrected forms),
+MoCo, patch-wise NCE, soft-DTW pose similarity. The losses the trainer adds around the model
+(reconstruction by name, adversarial with its weight schedule) are in
+:mod:`gesturekit.cospeech.training.losses`.
 
 Shapes: pose windows ``(N, T, P)`` (z-normalised), latents ``(N, T, C)`` unit-normalised per
 frame over channels unless said otherwise.
@@ -15,15 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from gesturekit.errors import ConfigError
-
-
-def loss_by_name(name: str, **kwargs) -> nn.Module:  # noqa: ANN003
-    """Any ``torch.nn`` loss by class name (``"L1Loss"``, ``"MSELoss"``, ``"SmoothL1Loss"``...)."""
-    cls = getattr(nn, name, None)
-    if cls is None or not isinstance(cls, type) or not issubclass(cls, nn.Module) or not name.endswith("Loss"):
-        raise ConfigError(f"unknown loss {name!r}: give the name of a torch.nn loss class, e.g. L1Loss")
-    return cls(**kwargs)
-
 
 # ----------------------------------------------------------------------------- soft-DTW
 
@@ -329,34 +322,3 @@ def patch_nce(q: torch.Tensor, k: torch.Tensor, temperature: float = 0.07) -> to
     neg = neg.masked_fill(eye, -10.0)
     logits = torch.cat([pos, neg], -1) / temperature
     return F.cross_entropy(logits.flatten(0, 1), logits.new_zeros(logits.shape[0] * logits.shape[1]).long())
-
-
-# ----------------------------------------------------------------------------- adversarial
-
-
-class LambdaSchedule:
-    """Adversarial weights: start at ``start``, + ``step`` every ``interval`` GAN forwards, cap ``max``."""
-
-    def __init__(
-        self, start: float = 1.0, step: float = 0.1, maximum: float = 2.0, interval: int = 300
-    ) -> None:
-        self.start, self.step, self.maximum, self.interval = start, step, maximum, interval
-        self.count = 0
-
-    @property
-    def value(self) -> float:
-        return min(self.maximum, self.start + self.step * (self.count // (self.interval + 1)))
-
-    def tick(self) -> None:
-        self.count += 1
-
-    def state_dict(self) -> dict:
-        return {"count": self.count}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.count = int(state["count"])
-
-
-def adversarial(criterion: nn.Module, scores: torch.Tensor, real: bool) -> torch.Tensor:
-    """``criterion(scores, 1 or 0)`` (the reference uses its reconstruction loss, L1, here)."""
-    return criterion(scores, torch.full_like(scores, 1.0 if real else 0.0))

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from gesturekit.checkpoint import load_checkpoint, save_checkpoint
-from gesturekit.cospeech.frechet import frechet_from_features
+from gesturekit.cospeech.evaluation.frechet import frechet_from_features
 from gesturekit.errors import DataError, FormatError
 from gesturekit.runtime import torch_threads
 

@@ -1,7 +1,7 @@
 """Generated poses for every interval of a split (read from a packed store one interval at a time),
 and for a new recording.
 
-``sample_split`` writes the samples file (``gesturekit.cospeech.samples``) or, with
+``sample_split`` writes the samples file (``gesturekit.io.samples``) or, with
 ``layout="reference"``, the reference's ``keypoints/<split>/<speaker>/<interval>.h5`` files
 (key ``pose/normalize``, ``(frames, 2, 52)`` pixels, root at 0; PATS-format models only).
 ``generate_file`` writes ``poses.npz`` (``poses`` ``(frames, joints, dims)``, ``fps``,
@@ -18,14 +18,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from gesturekit.cospeech.inputs import StoreInputs, open_store, store_text_features
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.positions import to_positions
-from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
+from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store, store_text_features
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.text import read_transcript
 from gesturekit.fsutil import atomic_path, atomic_write_json
-from gesturekit.skeleton import SKELETONS, Skeleton
+from gesturekit.io.samples import SampleItem, Samples, write_samples
+from gesturekit.skeleton import SKELETONS, Skeleton, to_positions
 
 
 def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path, *, speaker: str | None = None,

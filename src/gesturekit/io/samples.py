@@ -25,7 +25,7 @@ import numpy as np
 from gesturekit.errors import FormatError
 from gesturekit.fsutil import atomic_path
 from gesturekit.records import Segment
-from gesturekit.skeleton import SKELETONS, Skeleton
+from gesturekit.skeleton import BEAT2, SKELETONS, Skeleton, needs_kinematics, to_positions
 
 FORMAT = "gesturekit-samples"
 VERSION = 1
@@ -135,3 +135,24 @@ def read_samples(path: str | Path) -> Samples:
         return Samples(
             items, float(f.attrs["fps"]), sk, str(f.attrs.get("units", "")), str(f.attrs.get("model", ""))
         )
+
+
+def samples_as_positions(samples: Samples) -> Samples:
+    """``samples`` with SMPL-X rotations replaced by joint positions (a new object; else unchanged).
+
+    The result's skeleton is the generic BEAT2 one and its units ``m``; its ``model`` is kept.
+    """
+    from dataclasses import replace
+
+    items = samples.items
+    if not items or not needs_kinematics(samples.skeleton, items[0].generated, samples.units):
+        return samples
+    new_items = [
+        replace(
+            it,
+            generated=to_positions(it.generated),
+            ground_truth=None if it.ground_truth is None else to_positions(it.ground_truth),
+        )
+        for it in items
+    ]
+    return replace(samples, items=new_items, skeleton=BEAT2, units="m")

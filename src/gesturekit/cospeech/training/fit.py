@@ -15,7 +15,7 @@ folder ``out`` in the layout every gesturekit training run has (:mod:`gesturekit
   (best epoch, what the data was: store, format, split rule, text features).
 
 Data never sits in memory as a corpus: batches are gathered by window index from the store's
-memory maps (:mod:`gesturekit.cospeech.inputs`); the z-score statistics are summed one interval
+memory maps (:mod:`gesturekit.cospeech.data.store_inputs`); the z-score statistics are summed one interval
 at a time, the k-means clusters fitted on a seeded sample of ``cluster_windows`` training windows,
 and the dev set is evaluated ``eval_batch`` windows at a time, keeping only the sums the metrics
 need. Under ``torchrun`` each rank trains on its share of every epoch's windows
@@ -37,13 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gesturekit.checkpoint import load_checkpoint, save_checkpoint
 from gesturekit.config import config_to_dict, save_config
-from gesturekit.cospeech import pose_metrics
-from gesturekit.cospeech.cluster_metrics import confusion, scores_from_confusion
-from gesturekit.cospeech.clusters import PoseClusters
-from gesturekit.cospeech.data import PoseFormat
-from gesturekit.cospeech.inputs import (
+from gesturekit.cospeech.data.store_inputs import (
     StoreInputs,
     describe,
     feature_moments,
@@ -51,8 +46,13 @@ from gesturekit.cospeech.inputs import (
     open_store,
     sample_windows,
 )
-from gesturekit.cospeech.losses import LambdaSchedule, adversarial, loss_by_name
+from gesturekit.cospeech.data.types import PoseFormat
+from gesturekit.cospeech.evaluation import pose_metrics
+from gesturekit.cospeech.evaluation.cluster_metrics import confusion, scores_from_confusion
 from gesturekit.cospeech.models import VelocityDiscriminator, build_model, canonical_name, is_trainable
+from gesturekit.cospeech.models.bundle import save_model
+from gesturekit.cospeech.training.clusters import PoseClusters
+from gesturekit.cospeech.training.losses import LambdaSchedule, adversarial, loss_by_name
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.normalize import Normalizer
 from gesturekit.fsutil import atomic_write_json
@@ -116,7 +116,7 @@ class ModelOptions:
     moco_momentum: float = 0.99
     moco_temperature: float = 0.1
     patch_temperature: float = 0.07
-    causal: bool = False  # left-padded convs only, no U-Net/attention: streamable (cospeech.streaming)
+    causal: bool = False  # left-padded convs only, no U-Net/attention: streamable (inference.streaming)
     lookahead: int = 0  # frames of audio a causal model sees past each pose frame
 
 
@@ -365,53 +365,6 @@ def evaluate(model: nn.Module, prep: Prepared, device: torch.device, dist: DistI
     return acc.result(dist)
 
 
-# ----------------------------------------------------------------------------- model bundle
-
-
-def save_model(
-    path: Path, model: nn.Module, name: str, kwargs: dict[str, Any], prep: Prepared, extra: dict
-) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    if prep.clusters is not None:
-        tensors.update({f"clusters.{k}": torch.from_numpy(v) for k, v in prep.clusters.arrays().items()})
-    meta = {
-        "kind": "gesturekit-cospeech-model", "model": name, "kwargs": kwargs,
-        "pose_norm": prep.pose_norm.to_dict(), "audio_norm": prep.audio_norm.to_dict(),
-        "pose_format": prep.pose_format.to_dict(), "fps": prep.fps, "window": prep.window,
-        "mean_pose": prep.mean_pose.tolist(), "clusters": prep.clusters.to_dict() if prep.clusters else None,
-        "text_features": prep.text_features, **extra,
-    }  # fmt: skip
-    save_checkpoint(path, tensors, meta)
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode, meta)`` from a run folder or a ``model`` checkpoint path.
-
-    ``meta["text_features"]`` names the text features the model was trained on
-    (:data:`~gesturekit.cospeech.data.TEXT_FEATURES`); ``"unknown"`` for bundles saved before
-    gesturekit recorded it.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model"
-    tensors, meta = load_checkpoint(path)
-    if meta.get("kind") != "gesturekit-cospeech-model":
-        raise DataError("not a gesturekit co-speech model checkpoint", path=path)
-    model = build_model(meta["model"], **meta["kwargs"])
-    sd = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    for k, v in sd.items():  # baselines have data-sized buffers
-        cur = model.state_dict().get(k)
-        if cur is not None and cur.shape != v.shape:
-            parent, _, leaf = k.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, leaf, torch.empty_like(v))
-    model.load_state_dict(sd)
-    meta.setdefault("text_features", "unknown")
-    meta["cluster_arrays"] = {
-        k[len("clusters.") :]: v.numpy() for k, v in tensors.items() if k.startswith("clusters.")
-    }
-    return model.to(device).eval(), meta
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -564,7 +517,11 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
 
     def save_best(epoch: int, val: dict[str, float]) -> None:
         extra = {"best_epoch": epoch, "dev_key": key, "best": val.get(key), "data": about}
-        save_model(out / "model", G, name, kwargs, prep, extra)
+        save_model(
+            out / "model", G, name, kwargs, clusters=prep.clusters, pose_norm=prep.pose_norm,
+            audio_norm=prep.audio_norm, pose_format=prep.pose_format, fps=prep.fps, window=prep.window,
+            mean_pose=prep.mean_pose, text_features=prep.text_features, extra=extra,
+        )  # fmt: skip
 
     if not is_trainable(G):
         ids = sample_windows(prep.train, cfg.baseline_windows, cfg.seed)

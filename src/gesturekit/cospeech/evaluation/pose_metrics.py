@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gesturekit.cospeech.frechet import frechet_from_features
+from gesturekit.cospeech.evaluation.frechet import frechet_from_features
 from gesturekit.skeleton import BEAT2_JOINTS, Skeleton
 
 PCK_ALPHAS = (0.1, 0.2)

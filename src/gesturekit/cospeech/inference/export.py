@@ -136,9 +136,9 @@ def _from_generated(path: Path) -> Motion:
 
 
 def _from_samples(path: Path, interval: str | None, which: str) -> Motion:
-    from gesturekit.cospeech.positions import needs_kinematics
-    from gesturekit.cospeech.samples import read_samples
     from gesturekit.features.rotations import rot6d_to_axis_angle
+    from gesturekit.io.samples import read_samples
+    from gesturekit.skeleton import needs_kinematics
 
     if which not in WHICH:
         raise ConfigError(f"--which must be one of {list(WHICH)}, got {which!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gesturekit.cospeech.data import PATS_FORMAT, Corpus, FeatureClip
+from gesturekit.cospeech.data.types import PATS_FORMAT, Corpus, FeatureClip
 from gesturekit.errors import ConfigError
 from gesturekit.skeleton import PATS_PARENTS
 
