@@ -122,7 +122,7 @@ def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
         GANSteps,
         gan_modules,
         model_arrays,
-        model_kwargs,
+        model_config,
         prepare,
     )
     from gesturekit.cospeech.training.losses import LambdaSchedule
@@ -143,7 +143,7 @@ def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
     load_cpu = (time.process_time() - c0) / n_batches
     torch.manual_seed(0)
     inp = prep.inputs
-    G = build_model("ccnce", **model_kwargs(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, 100))
+    G = build_model("ccnce", model_config(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, 100))
     modules, opts, _ = gan_modules(cfg, G, inp.pose_dim, torch.device("cpu"))
     tr = Trainer(tempfile.mkdtemp(), modules=modules, optimizers=opts, sampler=EpochSampler(1, 1),
                  config=LoopConfig(grad_clip=cfg.grad_clip))  # fmt: skip

@@ -45,7 +45,7 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
     from gesturekit.config import load_config
     from gesturekit.cospeech.inference.pipeline import run_sequence
     from gesturekit.cospeech.models import build_model, canonical_name
-    from gesturekit.cospeech.training.fit import FitConfig, GANSteps, gan_modules, model_kwargs
+    from gesturekit.cospeech.training.fit import FitConfig, GANSteps, gan_modules, model_config
     from gesturekit.cospeech.training.losses import LambdaSchedule
     from gesturekit.train import EpochSampler
     from gesturekit.train.loop import LoopConfig, Trainer
@@ -63,7 +63,7 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
     labels = rng.integers(0, 8, (N, T))
     cfg.batch_size, cfg.num_clusters = B, 8
     dev = torch.device(args.device)
-    g = build_model(canonical_name(cfg.model), **model_kwargs(cfg, P, 64, 768, 100)).to(dev)
+    g = build_model(canonical_name(cfg.model), model_config(cfg, P, 64, 768, 100)).to(dev)
     modules, opts, _ = gan_modules(cfg, g, P, dev)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(Path(tmp), modules=modules, optimizers=opts, sampler=EpochSampler(1, 1),

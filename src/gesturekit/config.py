@@ -107,6 +107,20 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
     return cls(**kwargs)
 
 
+def config_from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
+    """``cls`` from a mapping: values coerced to the annotated types; an unknown key (named, with
+    ``prefix`` before it) or a missing required one is a :class:`ConfigError`."""
+    no_default = (dataclasses.MISSING, dataclasses.MISSING)
+    missing = sorted(
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name not in values and (f.default, f.default_factory) == no_default
+    )
+    if missing:
+        raise ConfigError(f"missing config key(s) {[prefix + m for m in missing]}")
+    return _build(cls, values, prefix)
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A plain dict (paths as strings, tuples as lists) that YAML and JSON can hold."""
 

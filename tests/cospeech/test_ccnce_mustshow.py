@@ -22,7 +22,13 @@ import torch
 from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
 from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
 from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
-from gesturekit.cospeech.models import MeanPose, NearestNeighbour, build_model
+from gesturekit.cospeech.models import (
+    MeanPose,
+    MeanPoseConfig,
+    NearestNeighbour,
+    NearestNeighbourConfig,
+    build_model,
+)
 from gesturekit.cospeech.models.bundle import load_model
 from gesturekit.cospeech.training.fit import (
     FitConfig,
@@ -30,7 +36,7 @@ from gesturekit.cospeech.training.fit import (
     evaluate,
     fit,
     model_arrays,
-    model_kwargs,
+    model_config,
     prepare,
 )
 
@@ -68,8 +74,8 @@ def test_trained_model_beats_mean_pose_and_nearest_neighbour(setup):
     dev = torch.device("cpu")
     ours = evaluate(G, prep, dev)
     a, t, p = all_windows(prep, prep.train)
-    mean = MeanPose(p.shape[-1]).fit(a, t, p)
-    nn_ = NearestNeighbour(p.shape[-1], a.shape[-1], t.shape[-1], p.shape[1])
+    mean = MeanPose(MeanPoseConfig(p.shape[-1])).fit(a, t, p)
+    nn_ = NearestNeighbour(NearestNeighbourConfig(p.shape[-1], a.shape[-1], t.shape[-1], p.shape[1]))
     nn_.fit(a, t, p)
     for base in (evaluate(mean, prep, dev), evaluate(nn_, prep, dev)):
         assert ours["L1"] < 0.8 * base["L1"], (ours, base)
@@ -111,7 +117,7 @@ def test_cc_nce_pulls_the_latents_of_the_same_gesture_together(setup):
     c.model_options.cc_similarity = "cosine"
     torch.manual_seed(1)
     inp = prep.inputs
-    G = build_model("ccnce", **model_kwargs(c, inp.pose_dim, inp.audio_dim, inp.text_dim, 16))
+    G = build_model("ccnce", model_config(c, inp.pose_dim, inp.audio_dim, inp.text_dim, 16))
     before = _separation(G, prep, labels)
     opt = torch.optim.Adam(G.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)

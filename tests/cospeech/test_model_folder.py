@@ -50,7 +50,7 @@ def run(tmp_path_factory) -> Path:
 def test_config_json_rebuilds_the_model(run: Path) -> None:
     config = json.loads((run / "config.json").read_text())
     assert config["model_type"] == "gesturekit-cospeech" and config["architecture"] == "ccnce"
-    model = build_model(config["architecture"], **config["model_kwargs"])  # config.json alone
+    model = build_model(config["architecture"], config["model_kwargs"])  # config.json alone
     weights = {
         k[len("model.") :]: v for k, v in load_file(run / "model.safetensors").items() if k.startswith("model.")
     }

@@ -136,7 +136,9 @@ class GesturePipeline:
         self.pose_format = PoseFormat.from_dict(meta["pose_format"])
         self.fps = float(meta["fps"])
         self.window = int(meta["window"])
-        self.text_dim = int(meta["kwargs"].get("text_dim", 0))
+        # how the model's text input is read (bundles before the model configs: in its kwargs)
+        self.text_dim = int(meta.get("text_dim", meta["kwargs"].get("text_dim", 0)))
+        self.text_mode = str(meta.get("text_mode", meta["kwargs"].get("text_mode", "features")))
         self.text_features = str(meta.get("text_features", "unknown"))
         if self.text_features not in TEXT_FEATURES:
             raise DataError(f"model meta: unknown text_features {self.text_features!r}")

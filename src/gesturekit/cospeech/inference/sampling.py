@@ -37,7 +37,7 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
     if layout == "reference" and pipe.pose_format.kind != "pats":
         raise ConfigError("--layout reference needs a PATS-format model (52 2-D keypoints)")
     store = open_store(data, cache, speaker)
-    text_mode = pipe.meta["kwargs"].get("text_mode", "features")
+    text_mode = pipe.text_mode
     if text_mode != "tokens":  # the store's own text must be the model's (a tokens model reads text/tokens)
         pipe.check_corpus_text(store_text_features(store), data)
     inputs = StoreInputs.from_store(store, text_mode=text_mode, fps=pipe.fps, speaker=speaker)

@@ -49,8 +49,15 @@ from gesturekit.cospeech.data.store_inputs import (
 from gesturekit.cospeech.data.types import PoseFormat
 from gesturekit.cospeech.evaluation import pose_metrics
 from gesturekit.cospeech.evaluation.cluster_metrics import confusion, scores_from_confusion
-from gesturekit.cospeech.models import VelocityDiscriminator, build_model, canonical_name, is_trainable
+from gesturekit.cospeech.models import (
+    VelocityDiscriminator,
+    build_model,
+    canonical_name,
+    config_from_options,
+    is_trainable,
+)
 from gesturekit.cospeech.models.bundle import save_model
+from gesturekit.cospeech.models.config import ModelOptions
 from gesturekit.cospeech.training.clusters import PoseClusters
 from gesturekit.cospeech.training.losses import LambdaSchedule, adversarial, loss_by_name
 from gesturekit.errors import ConfigError, DataError
@@ -77,47 +84,6 @@ log = logging.getLogger("gesturekit")
 RESUMABLE_CHANGES = {"epochs", "cache", "checkpoint_every_steps", "eval_batch"}
 #: files of the run-folder layout before the shared engine (still loaded for sampling)
 OLD_LAYOUT = ("state.json", "history.csv")
-
-
-@dataclass
-class ModelOptions:
-    """Generator options (see :class:`~gesturekit.cospeech.models.generators.CCNCEGenerator`).
-
-    The defaults are gesturekit's fast form of the paper's model: a 1-D audio encoder,
-    128 latent channels, 2-layer cluster classifier, 2-layer cluster decoders of 64 channels
-    (the reference: 2-D audio encoder, 256, 6, 4 x 256; the ``ccnce_fullwidth`` preset).
-    """
-
-    d: int = 128
-    audio_encoder: str = "conv1d"
-    classifier_layers: int = 2
-    decoder_layers: int = 2
-    decoder_width: int = 64
-    text_mode: str = "features"
-    use_text: bool = True
-    curriculum: bool = True
-    curriculum_epochs: float = 5.0
-    noise: float = 0.1
-    unet_bypass_epochs: int = 0
-    fusion_ff: int = 2
-    dropout: float = 0.0
-    freq_pool: str = "first"
-    cc_form: str = "corrected"
-    cc_temperature: float = 0.1
-    cc_memory: int = 20
-    cc_max_clusters: int = 64
-    cc_stat_epoch: int = 2
-    cc_keys: str = "stored"
-    cc_similarity: str = "dot"
-    cc_positives: str = "pose"  # "labels": cluster cc_nce's windows by k-means label agreement
-    cc_threshold_std: float = 1.0  # cc_nce threshold tau = mean + this x std (the reference: 1)
-    dtw: bool = False
-    moco_queue: int = 4096
-    moco_momentum: float = 0.99
-    moco_temperature: float = 0.1
-    patch_temperature: float = 0.07
-    causal: bool = False  # left-padded convs only, no U-Net/attention: streamable (inference.streaming)
-    lookahead: int = 0  # frames of audio a causal model sees past each pose frame
 
 
 @dataclass
@@ -240,15 +206,13 @@ def model_arrays(
     return audio, text, pose, raw, labels
 
 
-def model_kwargs(
-    cfg: FitConfig, pose_dim: int, audio_dim: int, text_dim: int, iters_per_epoch: int
-) -> dict[str, Any]:
-    """The generator's constructor arguments (saved in the model bundle)."""
-    mo = config_to_dict(cfg.model_options)
-    mo["curriculum_iters"] = max(1, int(mo.pop("curriculum_epochs") * iters_per_epoch))
-    return dict(
-        mo, pose_dim=pose_dim, text_dim=text_dim, audio_dim=audio_dim, num_clusters=max(cfg.num_clusters, 1),
-        window=cfg.window, seed=cfg.seed,
+def model_config(cfg: FitConfig, pose_dim: int, audio_dim: int, text_dim: int, iters_per_epoch: int) -> Any:
+    """The model's config (:mod:`gesturekit.cospeech.models.config`; saved in the model bundle): the
+    model options with what the data and the run decide, the curriculum in iterations."""
+    iters = max(1, int(cfg.model_options.curriculum_epochs * iters_per_epoch))
+    return config_from_options(
+        cfg.model, cfg.model_options, pose_dim=pose_dim, text_dim=text_dim, audio_dim=audio_dim,
+        num_clusters=max(cfg.num_clusters, 1), window=cfg.window, seed=cfg.seed, curriculum_iters=iters,
     )  # fmt: skip
 
 
@@ -501,8 +465,8 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
     iters = cfg.num_iters if cfg.num_iters > 0 else max(1, n_train // (cfg.batch_size * dist.world_size))
     name = canonical_name(cfg.model)
     inp = prep.inputs
-    kwargs = model_kwargs(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, iters)
-    G = build_model(name, **kwargs).to(device)
+    model_cfg = model_config(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, iters)
+    G = build_model(name, model_cfg).to(device)
     lower = LOWER_IS_BETTER[key]
     state_dir = out / "state"
     if dist.is_main:
@@ -518,9 +482,10 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
     def save_best(epoch: int, val: dict[str, float]) -> None:
         extra = {"best_epoch": epoch, "dev_key": key, "best": val.get(key), "data": about}
         save_model(
-            out / "model", G, name, kwargs, clusters=prep.clusters, pose_norm=prep.pose_norm,
+            out / "model", G, name, model_cfg, clusters=prep.clusters, pose_norm=prep.pose_norm,
             audio_norm=prep.audio_norm, pose_format=prep.pose_format, fps=prep.fps, window=prep.window,
-            mean_pose=prep.mean_pose, text_features=prep.text_features, extra=extra,
+            mean_pose=prep.mean_pose, text_features=prep.text_features,
+            text_mode=cfg.model_options.text_mode, text_dim=inp.text_dim, extra=extra,
         )  # fmt: skip
 
     if not is_trainable(G):
@@ -537,7 +502,7 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
         return {"epochs": 0, "best_epoch": 0, "best": metrics.get(key), "dev_key": key,
                 **{f"dev_{k}": v for k, v in metrics.items()}, **sizes}  # fmt: skip
 
-    modules, optimizers, schedulers = gan_modules(cfg, G, kwargs["pose_dim"], device)
+    modules, optimizers, schedulers = gan_modules(cfg, G, inp.pose_dim, device)
     D = modules.get("D")
     lam = LambdaSchedule(1.0, cfg.lambda_step, cfg.lambda_max, cfg.lambda_interval)
     stateful: dict[str, Any] = {"lambda": lam}
