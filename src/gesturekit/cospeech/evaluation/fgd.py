@@ -15,8 +15,9 @@ checkpoint (``NAME.safetensors`` + ``NAME.json``).
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from gesturekit.checkpoint import load_checkpoint, save_checkpoint
 from gesturekit.cospeech.evaluation.frechet import frechet_from_features
 from gesturekit.errors import DataError, FormatError
 from gesturekit.runtime import torch_threads
+from gesturekit.train.data import EpochSampler
+from gesturekit.train.loop import LoopConfig, Trainer
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,23 @@ class FGDEncoder:
         return enc
 
 
+@dataclass
+class _RecipeOrder(EpochSampler):
+    """The recipe's batch order: epoch ``e`` takes the ``e + 1``-th permutation drawn from one
+    generator seeded with the recipe's seed (the order encoders were always trained in, so a recipe
+    and seed still give the same weights)."""
+
+    _drawn: list[list[int]] = field(default_factory=list, init=False, repr=False)
+    _gen: torch.Generator | None = field(default=None, init=False, repr=False)
+
+    def _order(self, epoch: int, repeat: int) -> list[int]:
+        if self._gen is None:
+            self._gen = torch.Generator().manual_seed(self.seed)
+        while len(self._drawn) <= epoch:
+            self._drawn.append(torch.randperm(self.n_items, generator=self._gen).tolist())
+        return self._drawn[epoch]
+
+
 def train_fgd_encoder(
     seqs: Sequence[np.ndarray],
     joints: np.ndarray,
@@ -201,20 +221,26 @@ def train_fgd_encoder(
             f"FGD encoder: need sequences of at least {recipe.window} frames (got {len(win)} training windows)"
         )
     data = torch.from_numpy(win.transpose(0, 2, 1).astype(np.float32))
-    with torch_threads(1):
+    # the shared training engine runs the epochs; its state goes to a folder dropped afterwards
+    with torch_threads(1), tempfile.TemporaryDirectory(prefix="gesturekit-fgd-") as state:
         torch.manual_seed(recipe.seed)
-        gen = torch.Generator().manual_seed(recipe.seed)
         model = PoseAutoEncoder(data.shape[1], recipe.window, recipe.channels, recipe.latent)
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-        loss = torch.zeros(())
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(data), generator=gen)
-            for i in range(0, len(data), recipe.batch_size):
-                batch = data[order[i : i + recipe.batch_size]]
-                loss = (model(batch) - batch).abs().mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        sampler = _RecipeOrder(len(data), recipe.batch_size, seed=recipe.seed)
+        loop = LoopConfig(epochs=recipe.epochs, monitor="loss", patience=0, progress=False)
+        trainer = Trainer(
+            state, modules={"encoder": model}, optimizers={"encoder": opt}, sampler=sampler, config=loop
+        )
+        last = {"loss": 0.0}
+
+        def train_batch(indices: list[int], epoch: int) -> dict[str, float]:
+            batch = data[torch.as_tensor(indices)]
+            loss = (model(batch) - batch).abs().mean()
+            trainer.backward_step(loss, "encoder")
+            last["loss"] = float(loss.detach())
+            return last
+
+        trainer.fit(train_batch, lambda epoch: last)
         model.eval()
-    final = float(loss.detach())
+    final = last["loss"]
     return FGDEncoder(model, mean, std, np.asarray(joints), np.asarray(roots), recipe, trained_on, final)
