@@ -180,6 +180,7 @@ FORBIDDEN = [
     ("gesturekit.cospeech.evaluation", "gesturekit.cospeech.training"),
     ("gesturekit.cospeech.evaluation", "gesturekit.cospeech.inference"),
     ("gesturekit.cospeech.evaluation", "gesturekit.cospeech.models"),
+    ("gesturekit.cospeech.evaluation", "gesturekit.cospeech.data"),
 ]
 
 

@@ -43,10 +43,10 @@ from gesturekit.cospeech.data.types import (
 )
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.store import PackedStore, WindowDataset
+from gesturekit.store.sources import CORPUS_SOURCES
 
 HASH_DIM = 64
-#: the pose, audio and text keys of each store format (text: kind -> key)
-POSE_KEYS = {"pats": "pose/normalize", "beat2": "pose/rot6d", "clips": "pose/vector"}
+#: the audio keys a model reads (the pose key is its corpus source's), and the text key of each kind
 AUDIO_KEYS = ("audio/log_mel_400", "audio/features")
 TEXT_KEYS = {"bert": "text/bert", "tokens": "text/tokens", "token-ids": "text/tokens", "words": "text/words"}
 
@@ -115,9 +115,9 @@ class StoreInputs:
         if text_mode not in TEXT_MODES:
             raise ConfigError(f"model_options.text_mode must be one of {list(TEXT_MODES)}, got {text_mode!r}")
         fmt_name = store.format
-        if fmt_name not in POSE_KEYS:
+        if fmt_name not in CORPUS_SOURCES:
             raise DataError(f"store format {fmt_name!r} is not one a co-speech model reads", path=store.path)
-        pose_key = POSE_KEYS[fmt_name]
+        pose_key = CORPUS_SOURCES[fmt_name].pose_key
         audio_key = next((k for k in AUDIO_KEYS if k in store.keys), None)
         if pose_key not in store.keys or audio_key is None:
             raise DataError(f"the store has no {pose_key} or audio features ({store.keys})", path=store.path)
