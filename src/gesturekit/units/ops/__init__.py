@@ -86,11 +86,8 @@ def reconstruct(
     """
     squeeze = H.dim() == 2
     Hb = H.unsqueeze(0) if squeeze else H
-    if engine == "gemm":
-        if _prune_scores(relu_scores, Hb):
-            y = _torch.decode_used(Hb, W, offset)
-        else:
-            y = _torch.OverlapAddSum.apply(Hb, W, offset)
+    if engine == "gemm" and _prune_scores(relu_scores, Hb):
+        y = _torch.decode_used(Hb, W, offset)
     else:
         y = _torch.convolutive_sum(Hb, W, offset, engine)
     return y[0] if squeeze else y

@@ -86,13 +86,14 @@ def convolutive_sum(
     ``h``): ``h`` ``(batch, gestures, time)``, ``w`` ``(channels, gestures, width)`` ->
     ``(batch, channels, time)``.
 
-    Engines: ``"gemm"`` (:func:`overlap_add`), ``"direct"`` (torch's conv1d with the flipped
-    gestures), ``"fft"`` (block FFT; the direct form for inputs shorter than four widths), and
-    ``"im2col"`` (:func:`conv1d_im2col`: where torch's CPU conv1d takes a slow path).
+    Engines: ``"direct"`` (torch's conv1d with the flipped gestures), ``"fft"`` (block FFT; the
+    direct form for inputs shorter than four widths), ``"im2col"`` (:func:`conv1d_im2col`: where
+    torch's CPU conv1d takes a slow path) and ``"gemm"`` (:func:`overlap_add`; differentiable with
+    its own backward as :class:`OverlapAddSum`).
     """
     t, k = h.shape[-1], w.shape[-1]
     if engine == "gemm":
-        y = overlap_add(gesture_matrix(w), h, k, offset)
+        y = OverlapAddSum.apply(h, w, offset)
         return y if bias is None else y + bias[:, None]
     if engine == "fft" and t >= 4 * k:
         y = _fft_full_conv(h, w)[..., offset : offset + t]
