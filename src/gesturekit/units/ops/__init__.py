@@ -38,8 +38,6 @@ import torch.nn.functional as F
 
 from gesturekit.runtime import torch_threads
 from gesturekit.units.ops import _kernels, _torch
-from gesturekit.units.ops._kernels import inference as _inference
-from gesturekit.units.ops._kernels import training as _training
 from gesturekit.units.ops._torch import EPS
 
 #: Engines of the three CNMF products (``reconstruct`` also has ``"gemm"``, the default).
@@ -165,11 +163,15 @@ class Inference:
         self._torch = _torch.FrozenNet(layers, final_relu, head, gestures, centre, t_affine)  # type: ignore[arg-type]
         self._compiled: Any = None
         if _compiled_inference(final_relu, head, affine):
+            from gesturekit.units.ops._kernels import inference as _inference  # imports Numba
+
             shift, scale = self._affine  # type: ignore[misc]
             np_layers = [(w.detach().cpu().numpy(), b.detach().cpu().numpy()) for w, b in layers]
             self._compiled = _inference.FusedReconstruct(np_layers, gestures.numpy(), centre, shift, scale)
         self._decoder: Any = None
         if _kernels.ENABLED:  # any model's decoder: data units with an affine normaliser, else normalised
+            from gesturekit.units.ops._kernels import inference as _inference
+
             n = gestures.shape[0]
             shift, scale = self._affine if self._affine is not None else (np.zeros(n), np.ones(n))
             self._decoder = _inference.FusedDecoder(gestures.numpy(), centre, shift, scale)
@@ -233,7 +235,9 @@ def compiled_ae_objective(
     ``(batch, channels, time)`` of ``lengths``, loss options ``loss``) with its gradients, in two
     compiled passes: ``(loss, parts)``, the loss differentiable with respect to the layers and
     the gestures. Only where :func:`takes_compiled_ae_objective`."""
-    return _training.ae_objective(x, lengths, layers, gestures, centre, loss)
+    from gesturekit.units.ops._kernels import training  # imports Numba
+
+    return training.ae_objective(x, lengths, layers, gestures, centre, loss)
 
 
 # ---------------------------------------------------------------------------------------------

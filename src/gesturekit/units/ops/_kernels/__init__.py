@@ -8,23 +8,22 @@
 
 This module holds what they share: whether Numba is there (:data:`AVAILABLE`) and wanted
 (:data:`ENABLED`; ``GESTUREKIT_FUSED=0`` turns the backend off), the thread count of a call
-(:func:`numba_threads`), and the one-line notice of a first compile. Numba compiles each kernel
-on first use and caches it on disk (``cache=True``).
+(:func:`numba_threads`), and the one-line notice of a first compile. It does not import Numba:
+:mod:`gesturekit.units.ops` imports the kernel modules when it first dispatches to them. Numba
+compiles each kernel on first use and caches it on disk (``cache=True``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-try:  # an optional accelerator: without it every op takes the torch backend
-    import numba
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    AVAILABLE = False
+#: Whether Numba is installed (an optional accelerator: without it every op takes the torch
+#: backend). Numba itself is imported only with the kernel modules, when an op first needs them.
+AVAILABLE = importlib.util.find_spec("numba") is not None
 
 #: Whether :mod:`gesturekit.units.ops` dispatches to these kernels.
 ENABLED = AVAILABLE and os.environ.get("GESTUREKIT_FUSED", "1") != "0"
@@ -60,6 +59,8 @@ def numba_threads(n: int) -> Iterator[None]:
     kernels run on the count torch has (``--threads``, ``torch.set_num_threads``), and the
     caller's own Numba code keeps its setting.
     """
+    import numba
+
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
     try:
