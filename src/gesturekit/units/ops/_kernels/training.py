@@ -3,13 +3,13 @@
 Why: a training step of the reference configuration (16 crops of 500 frames, 100 gestures) is
 about 130 M multiply-adds, a few milliseconds of arithmetic on two cores, but autograd runs it as
 ~150 small torch calls whose fixed costs, memory passes over the ``(16, 100, 500)`` scores and
-per-op threading made it 12-20 ms. Here one call computes the loss of
+per-op threading dominate. Here one call computes the loss of
 :func:`~gesturekit.units.neural.objective.objective` and every parameter's gradient:
 
 1. forward, one utterance per thread: each encoder layer as a direct convolution with its ReLU
    on the utterance's own frames (no padding work), the scores' used rows (a sparse-trained
-   model uses ~15 of 100 in a crop), the decoder on those rows, the reconstruction error, the
-   score sums the sparsity terms need and the utterance's share of those terms;
+   model uses a few of its gestures in a crop), the decoder on those rows, the reconstruction
+   error, the score sums the sparsity terms need and the utterance's share of those terms;
 2. in Python, the batch means (``S_c``, ``S_t``, ``E_t``, ``E_c``, the reconstruction error), the
    loss, and the four scalars through which the batch-level terms reach each utterance;
 3. backward, one utterance per thread: the reconstruction's and the sparsity terms' gradient on
@@ -18,35 +18,28 @@ per-op threading made it 12-20 ms. Here one call computes the loss of
    order, so the result does not depend on the thread count and a resumed run repeats an
    uninterrupted one bit for bit.
 
-Measured on the reference configuration (2 threads): 6-9 ms per step against 12-20 ms on the
-torch path; the tests compare the loss, its parts and every gradient with float64 autograd.
-
-:func:`fused_objective` wraps this as a :class:`torch.autograd.Function` of the network's
-parameters (the gestures enter through ``decoder.gestures()``, so softplus / exp decoders chain
-through autograd), so optimisers, clipping and checkpoints are untouched. It is the same
-objective in another summation order (float32 rounding), tested against autograd on the torch
-path. :func:`applies` says when it is used: a plain AE-CNMF without phone head, on the CPU, not
-wrapped for distributed training, with Numba (``GESTUREKIT_FUSED=0`` turns it off with the
-compiled inference).
+:func:`ae_objective` wraps this as a :class:`torch.autograd.Function` of the network's
+parameters (the gestures enter as a tensor, so softplus / exp decoders chain through autograd),
+so optimisers, clipping and checkpoints are untouched. It is the same objective in another
+summation order (float32 rounding), tested against autograd on the torch backend. When it is
+used is decided in :mod:`gesturekit.units.ops` (:func:`~gesturekit.units.ops.takes_compiled_ae_objective`).
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import torch
 
-from gesturekit.units.neural import fused
-from gesturekit.units.neural.config import LossConfig
-from gesturekit.units.neural.data import Batch
-from gesturekit.units.neural.losses import EPS
-from gesturekit.units.neural.models import AECNMF
+from gesturekit.units.ops._kernels import AVAILABLE, announce_compile, numba_threads
+from gesturekit.units.ops._torch import EPS
 
-if fused.AVAILABLE:
+if AVAILABLE:
     from numba import njit, prange
 
-    from gesturekit.units.neural.fused import _conv, _fill_window, _relu_rows, _taps
+    from gesturekit.units.ops._kernels.conv import _conv, _fill_window, _relu_rows, _taps
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _conv_wgrad(g, off, xp, gw, n):  # noqa: ANN001
@@ -340,44 +333,28 @@ if fused.AVAILABLE:
                         grad_d[a, g, k_dec - 1 - j] += gwd[b, a, q, j]
 
 
-def applies(model: torch.nn.Module, net: torch.nn.Module, batch: Batch) -> bool:
-    """Whether a training step of ``model`` on ``batch`` can take :func:`fused_objective`: a
-    plain :class:`AECNMF` (not the VAE, no phone head; ``model`` is the network itself, not a
-    distributed wrapper), float32 on the CPU, compiled kernels enabled, gradients wanted."""
-    if not (fused.ENABLED and model is net and type(net) is AECNMF and torch.is_grad_enabled()):
-        return False
-    enc = net.encoder
-    return (
-        net.phone_head is None
-        and enc.final_relu
-        and all(c.bias is not None and c.weight.shape[-1] % 2 == 1 for c in enc.convs)
-        and batch.x.device.type == "cpu"
-        and batch.x.dtype == torch.float32
-        and not batch.x.requires_grad
-        and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in net.parameters())
-    )
-
-
-def fused_objective(net: AECNMF, batch: Batch, cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """``objective(net(batch.x, batch.mask), batch, cfg)`` for an AE-CNMF (see :func:`applies`),
-    computed with its gradients in two compiled passes: ``(loss, parts)`` where ``loss`` is
-    differentiable with respect to the network's parameters."""
+def ae_objective(
+    x: torch.Tensor, lengths: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]],
+    gestures: torch.Tensor, centre: int, cfg: Any,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    """The AE-CNMF objective of a batch ``x`` ``(batch, channels, time)`` with ``lengths``
+    (:func:`~gesturekit.units.neural.objective.objective` of the encoder ``layers`` (weight, bias)
+    and the decoder's ``gestures``, loss options ``cfg``), computed with its gradients in two
+    compiled passes: ``(loss, parts)`` where ``loss`` is differentiable with respect to the
+    layers' parameters and the gestures."""
     if cfg.reconstruction not in ("l1", "mse"):
         raise ValueError(f"unknown reconstruction loss {cfg.reconstruction!r}; use l1 or mse")
-    convs = net.encoder.convs
     params: list[torch.Tensor] = []
-    for c in convs:
-        params += [c.weight, c.bias]
+    for w, b in layers:
+        params += [w, b]
     parts: dict[str, torch.Tensor] = {}
-    loss = _FusedLoss.apply(
-        batch.x, batch.lengths, cfg, net.decoder.centre, parts, net.decoder.gestures(), *params
-    )
+    loss = _FusedLoss.apply(x, lengths, cfg, centre, parts, gestures, *params)
     parts["loss"] = loss.detach()
     return loss, parts
 
 
 class _FusedLoss(torch.autograd.Function):
-    """The loss of :func:`fused_objective`; its gradients are computed with it and kept for the
+    """The loss of :func:`ae_objective`; its gradients are computed with it and kept for the
     backward (the loss is a scalar, so the backward only scales them)."""
 
     @staticmethod
@@ -429,11 +406,11 @@ def _arrays(
 
 
 def _loss_and_grads(
-    x: torch.Tensor, lengths: torch.Tensor, cfg: LossConfig, centre: int, gestures: torch.Tensor,
+    x: torch.Tensor, lengths: torch.Tensor, cfg: Any, centre: int, gestures: torch.Tensor,
     params: list[torch.Tensor],
 ) -> tuple[float, dict[str, float], list[torch.Tensor]]:  # fmt: skip
     """The loss, its parts and the gradients ``[gestures, weight 0, bias 0, weight 1, ...]``."""
-    fused.announce_compile("training kernels", 80, _forward, _backward, _sum_items)
+    announce_compile("training kernels", 80, _forward, _backward, _sum_items)
     xn = np.ascontiguousarray(x.numpy())
     bsz, channels, t_max = xn.shape
     lens = np.ascontiguousarray(lengths.numpy().astype(np.int64))
@@ -456,7 +433,7 @@ def _loss_and_grads(
     k_dec = g.shape[2]
     s = _arrays(bsz, t_max, [w.shape for w in weights], channels, g.shape[1], k_dec)
     mse = cfg.reconstruction == "mse"
-    with fused.numba_threads(torch.get_num_threads()):
+    with numba_threads(torch.get_num_threads()):
         terms = (s["s_c"], s["lq_c"], s["s_t"], s["lq_t"], s["stats"])
         _forward(xn, lens, weights, biases, w_dec, k_dec - 1 - centre, mse, s["xps"], s["acts"], s["hp"],
                  s["used"], s["n_used"], s["xh"], s["nc"], s["nt"], s["rec"], terms)  # fmt: skip

@@ -1,173 +1,38 @@
 """A frozen AE-CNMF's encode + reconstruct as one compiled call per utterance, and the decoder of
 given scores (any neural model) as another (Numba, CPU).
 
-Why: one utterance is small (1,269 frames of 12 channels), so the torch path of
-:class:`~gesturekit.units.neural.api.FastInference` spends about as long in its ~25 calls' fixed
-costs as in arithmetic, and splitting each small op over threads costs more than it saves. Here
-the whole chain (normalisation, every encoder layer with its ReLU, the decoder in data units) is
-one call: the utterance is cut into one time chunk per thread, each chunk computes its encoder
-layers over the frames its outputs need (a halo of a few frames, recomputed) and writes its own
-frames of the scores and of the reconstruction, so the chunks share nothing. The scores are the
-same sums as torch's conv1d in another order (differences of float32 rounding, ~1e-6), and a
-frame's value does not depend on how the utterance was cut.
+Why: one utterance is small (about a thousand frames of 12 channels), so a chain of ~25 torch
+calls spends about as long in their fixed costs as in arithmetic, and splitting each small op
+over threads costs more than it saves. Here the whole chain (normalisation, every encoder layer
+with its ReLU, the decoder in data units) is one call: the utterance is cut into one time chunk
+per thread, each chunk computes its encoder layers over the frames its outputs need (a halo of a
+few frames, recomputed) and writes its own frames of the scores and of the reconstruction, so
+the chunks share nothing. The scores are the same sums as torch's conv1d in another order
+(differences of float32 rounding), and a frame's value does not depend on how the utterance was
+cut.
 
-Kernels: every conv layer is a direct convolution whose inner loop runs along time (contiguous)
-and updates two output channels from four (channel, tap) inputs per pass, so each output row is
-loaded and stored once per four products and the pass's weights, inputs and sums fit the vector
-registers (measured 20-30 G multiply-adds per second on one core of this CPU vs 16-27 for
-torch's conv1d at these shapes). The decoder (:func:`_decode_frames`, also
+The encoder layers use :func:`~.conv._conv`. The decoder (:func:`_decode_frames`, also
 :class:`FusedDecoder` for ``UnitModel.decode``) works from the scores' side: every non-zero
 score adds its gesture, a contiguous ``(width, channels)`` block, to the output frames it
 reaches, four scores of a frame per pass. Its cost follows the number of non-zero scores, not of
-gestures used: an AE fitted for one epoch on mngu0 uses 25-29 of its 40 gestures per utterance
-but only 26 % of its scores are non-zero, and a trained one fewer (a conv over the used
-gestures, the earlier decoder, did 2.5x the products there).
+gestures used (a conv over the used gestures did several times the products on a partly trained
+model; docs/units-kernels.md).
 
-Threads: every call runs on the thread count it is given (``torch.get_num_threads()`` from the
-callers, so ``--threads`` and ``torch.set_num_threads`` rule); one chunk (one thread, or a
-short utterance) calls the serial kernel without a parallel region at all, so one thread is
-one (no pool threads woken).
-
-Numba compiles the kernels on first use (about 30 s; cached on disk afterwards). Without Numba,
-or with ``GESTUREKIT_FUSED=0`` in the environment, inference takes the torch path
-(:data:`ENABLED`).
+Threads: every call runs on the thread count it is given; one chunk (one thread, or a short
+utterance) calls the serial kernel without a parallel region at all, so one thread is one (no
+pool threads woken).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 
-try:  # an optional accelerator: without it inference takes the torch path
-    import numba
-    from numba import njit, prange
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    AVAILABLE = False
-
-#: Whether :class:`~gesturekit.units.neural.api.NeuralUnitModel` uses these kernels.
-ENABLED = AVAILABLE and os.environ.get("GESTUREKIT_FUSED", "1") != "0"
-
-log = logging.getLogger("gesturekit")
-_announced: set[str] = set()
-
-
-def announce_compile(what: str, seconds: int, *kernels: object) -> None:
-    """Say so (once per process, on the ``gesturekit`` logger) when ``kernels`` have no on-disk
-    cache for their current source yet: their first call compiles them, a silent pause otherwise."""
-    if what in _announced:
-        return
-    _announced.add(what)
-    try:  # Numba's cache index per function (an internal path; if it moves, say nothing)
-        paths = [(k._cache._cache_file._index_path, k.py_func.__code__.co_filename) for k in kernels]  # type: ignore[attr-defined]
-    except AttributeError:
-        return
-    fresh = all(os.path.exists(i) and os.path.getmtime(i) >= os.path.getmtime(f) for i, f in paths)
-    if not fresh:
-        log.info("compiling the %s (first use only: about %d s; cached on disk afterwards)", what, seconds)
-
-
-#: Frames per chunk at least: shorter utterances run as one chunk (a thread's wake-up and its
-#: halo would cost more than it saves).
-MIN_CHUNK_FRAMES = 256
+from gesturekit.units.ops._kernels import AVAILABLE, MIN_CHUNK_FRAMES, announce_compile, numba_threads
 
 if AVAILABLE:
+    from numba import njit, prange
 
-    @njit(cache=True, nogil=True)
-    def _taps(n_in: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The (channel, tap) of each flattened weight column ``j = channel * k + tap`` (tables:
-        an integer division per use costs more than the products it indexes)."""
-        j = np.arange(n_in * k)
-        return j // k, j % k
-
-    @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
-    def _conv(xp: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray, n: int) -> None:
-        """``out[o, t] = b[o] + sum_{c,k} w[o, c, k] xp[c, t + k]`` for ``t < n``: a "valid" conv of
-        the padded input ``xp`` ``(in, n + width - 1)`` (at least) into ``out`` ``(out, n)`` (at
-        least; rows may be longer, and ``xp`` may have more rows than ``w`` reads).
-
-        Two output rows from four (channel, tap) inputs per pass along time: 8 weights, 4 inputs
-        and 2 sums stay in the 16 vector registers (six inputs spilled and ran 0-30 % slower).
-        """
-        n_out, n_in, k = w.shape
-        j_all = n_in * k
-        jc, jk = _taps(n_in, k)
-        wf = w.reshape(n_out, j_all)
-        j4 = j_all - j_all % 4
-        o2 = n_out - n_out % 2
-        for o in range(0, o2, 2):
-            r = out[o]
-            s = out[o + 1]
-            bo, bp = b[o], b[o + 1]
-            for t in range(n):
-                r[t] = bo
-                s[t] = bp
-            for j in range(0, j4, 4):
-                x0 = xp[jc[j], jk[j] : jk[j] + n]
-                x1 = xp[jc[j + 1], jk[j + 1] : jk[j + 1] + n]
-                x2 = xp[jc[j + 2], jk[j + 2] : jk[j + 2] + n]
-                x3 = xp[jc[j + 3], jk[j + 3] : jk[j + 3] + n]
-                w0, w1, w2, w3 = wf[o, j], wf[o, j + 1], wf[o, j + 2], wf[o, j + 3]
-                v0, v1, v2, v3 = wf[o + 1, j], wf[o + 1, j + 1], wf[o + 1, j + 2], wf[o + 1, j + 3]
-                for t in range(n):
-                    a0, a1, a2, a3 = x0[t], x1[t], x2[t], x3[t]
-                    r[t] += w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3
-                    s[t] += v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3
-            for j in range(j4, j_all):
-                x0 = xp[jc[j], jk[j] : jk[j] + n]
-                w0, v0 = wf[o, j], wf[o + 1, j]
-                for t in range(n):
-                    r[t] += w0 * x0[t]
-                    s[t] += v0 * x0[t]
-        for o in range(o2, n_out):  # an odd last channel
-            r = out[o]
-            for t in range(n):
-                r[t] = b[o]
-            for j in range(j_all):
-                x0 = xp[jc[j], jk[j] : jk[j] + n]
-                w0 = wf[o, j]
-                for t in range(n):
-                    r[t] += w0 * x0[t]
-
-    @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
-    def _relu_rows(out: np.ndarray, peak: np.ndarray, n: int) -> None:
-        """ReLU in place on the first ``n`` frames, and ``peak[o]`` = the largest value of row ``o``
-        after it (0: silent)."""
-        zero = np.float32(0.0)
-        for o in range(out.shape[0]):
-            r = out[o]
-            m = zero
-            for t in range(n):
-                v = max(r[t], zero)
-                r[t] = v
-                m = max(m, v)
-            peak[o] = m
-
-    @njit(boundscheck=False, cache=True, nogil=True)
-    def _fill_window(dst, src, src_start, rows, start, n, k, left, t_all):  # noqa: ANN001
-        """``dst[q, :n + k - 1]`` = row ``rows[q]`` of ``src`` (whose column 0 is frame
-        ``src_start``) over frames ``start - left .. start + n + k - 1 - left``, zero outside ``0 ..
-        t_all``: the padded input of a "valid" width-``k`` conv giving ``n`` outputs from frame
-        ``start`` (``dst`` may be wider and have more rows)."""
-        lo, hi = max(start - left, 0), min(start + n + k - 1 - left, t_all)
-        a, e = lo - (start - left), hi - (start - left)
-        for q in range(len(rows)):
-            d = dst[q]
-            d[:a] = 0.0
-            d[a:e] = src[rows[q], lo - src_start : hi - src_start]
-            d[e : n + k - 1] = 0.0
-
-    @njit(boundscheck=False, cache=True, nogil=True)
-    def _window(src, src_start, rows, start, n, k, left, t_all):  # noqa: ANN001
-        """:func:`_fill_window` into a new ``(len(rows), n + k - 1)`` array."""
-        xp = np.empty((len(rows), n + k - 1), np.float32)
-        _fill_window(xp, src, src_start, rows, start, n, k, left, t_all)
-        return xp
+    from gesturekit.units.ops._kernels.conv import _conv, _relu_rows, _window
 
     @njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
     def _decode_frames(h, h_start, t_all, rows, w_rows, shift, centre, y, a, e):  # noqa: ANN001
@@ -292,22 +157,6 @@ if AVAILABLE:
             a, e = _chunk_span(x.shape[0], n_chunks, ci)
             if a < e:
                 _chunk(x, shift, scale, weights, biases, w_rows, centre, decode, h, y, a, e)
-
-
-@contextmanager
-def numba_threads(n: int) -> Iterator[None]:
-    """Numba's thread count set to ``n`` (at most its pool's size) for the block, then restored.
-
-    Why: Numba keeps its own count (the core count at start), apart from torch's; the compiled
-    kernels run on the count torch has (``--threads``, ``torch.set_num_threads``), and the
-    caller's own Numba code keeps its setting.
-    """
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def gesture_rows(gestures: np.ndarray, scale: np.ndarray) -> np.ndarray:
