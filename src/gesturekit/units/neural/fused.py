@@ -42,6 +42,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from gesturekit.extras import note_missing
+
 try:  # an optional accelerator: without it inference takes the torch path
     import numba
     from numba import njit, prange
@@ -52,6 +54,8 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 #: Whether :class:`~gesturekit.units.neural.api.NeuralUnitModel` uses these kernels.
 ENABLED = AVAILABLE and os.environ.get("GESTUREKIT_FUSED", "1") != "0"
+if not AVAILABLE:
+    note_missing("numba", "AE-CNMF training and inference take the slower torch path")
 
 log = logging.getLogger("gesturekit")
 _announced: set[str] = set()
