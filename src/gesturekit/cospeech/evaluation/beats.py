@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage, signal
 
+from gesturekit.features.audio import mel_filterbank
+
 SR = 16000
 N_FFT = 2048
 HOP = 512
@@ -28,34 +30,6 @@ SIGMA_S = 0.3
 EDGE_S = 2.0
 MOTION_THRESHOLD = 0.3
 MINIMA_SPAN_S = 7 / 30
-
-
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(
-        f >= min_log_hz, min_log_mel + np.log(np.maximum(f, min_log_hz) / min_log_hz) / logstep, f / f_sp
-    )
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
-
-
-def mel_filterbank(sr: int = SR, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """Slaney-scale, Slaney-normalised triangular filters ``(n_mels, 1 + n_fft // 2)``."""
-    fft_freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
-    fdiff = np.diff(mel_f)
-    ramps = mel_f[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0, np.minimum(lower, upper))
-    return weights * (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
 
 
 def onset_strength(y: np.ndarray, sr: int = SR, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
@@ -67,7 +41,8 @@ def onset_strength(y: np.ndarray, sr: int = SR, n_fft: int = N_FFT, hop: int = H
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
     window = signal.get_window("hann", n_fft, fftbins=True)
     power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (frames, bins)
-    mel = power @ mel_filterbank(sr, n_fft).T  # (frames, n_mels)
+    # librosa's melspectrogram filters (Slaney scale and area norm, 0 Hz to Nyquist), as log_mel_512 uses
+    mel = power @ mel_filterbank(sr, n_fft, N_MELS, 0.0, sr / 2.0, True).T  # (frames, n_mels)
     db = 10.0 * np.log10(np.maximum(1e-10, mel))
     db = np.maximum(db, db.max() - 80.0)
     flux = np.maximum(0.0, db[1:] - db[:-1]).mean(axis=1)

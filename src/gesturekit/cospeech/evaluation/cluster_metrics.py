@@ -6,9 +6,10 @@ same layout, and per-joint speed. Frames take the label of the nearest centre (s
 Euclidean). F1 is the support-weighted mean of per-class F1 (ground-truth labels as the
 truth), as the reference reports it; accuracy is the fraction of matching labels.
 
-Centres come from PATS's ``kmeans/<speaker>.h5`` files when given; otherwise gesturekit fits
+Centres come from PATS's ``kmeans/<speaker>.h5`` files when given; otherwise scikit-learn's
 k-means (k-means++ seeding with a fixed seed, Lloyd iterations) on the ground truth of the
-split, deterministically.
+split, deterministically. The F1 and the other scores are scikit-learn's, from a confusion
+matrix so that dev metrics can sum it over chunks and ranks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import precision_recall_fscore_support
+from threadpoolctl import threadpool_limits
 
 from gesturekit.errors import FormatError
 
@@ -41,27 +45,13 @@ def assign(features: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 
 def kmeans(features: np.ndarray, k: int = 8, seed: int = 0, iters: int = 100) -> np.ndarray:
-    """Deterministic k-means (k-means++ seeding from ``seed``, Lloyd iterations) -> centres ``(k, F)``."""
+    """Deterministic k-means (scikit-learn's: k-means++ seeding from ``seed``, one run of Lloyd
+    iterations) -> centres ``(k, F)``."""
     x = np.asarray(features, dtype=np.float64)
-    rng = np.random.default_rng(seed)
     k = min(k, len(x))
-    centres = [x[rng.integers(len(x))]]
-    sq = (x**2).sum(1)
-    d = np.full(len(x), np.inf)
-    for _ in range(1, k):
-        c = centres[-1]
-        d = np.minimum(d, np.maximum(sq - 2 * x @ c + c @ c, 0.0))
-        total = d.sum()
-        idx = rng.choice(len(x), p=d / total) if total > 0 else rng.integers(len(x))
-        centres.append(x[idx])
-    c = np.array(centres)
-    for _ in range(iters):
-        lab = assign(x, c)
-        new = np.array([x[lab == i].mean(0) if np.any(lab == i) else c[i] for i in range(k)])
-        if np.allclose(new, c):
-            break
-        c = new
-    return c
+    km = KMeans(n_clusters=k, init="k-means++", n_init=1, max_iter=iters, random_state=seed, algorithm="lloyd")
+    with threadpool_limits(1):  # one thread: the same centres to the last bit whatever the machine
+        return km.fit(x).cluster_centers_
 
 
 def read_reference_centres(path: str | Path, key: str = REFERENCE_CENTRES_KEY) -> np.ndarray:
@@ -87,18 +77,22 @@ def confusion(pred: np.ndarray, true: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def scores_from_confusion(cm: np.ndarray) -> dict[str, float]:
-    """The scores of :func:`classification_scores` from a confusion matrix."""
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(axis=1).astype(np.float64)
-    predicted = cm.sum(axis=0).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    total = support.sum()
+    """The scores of :func:`classification_scores` from a confusion matrix (scikit-learn's per-class
+    precision, recall and F1, each confusion cell a weighted (true, predicted) pair)."""
+    cm = np.asarray(cm)
+    n = len(cm)
+    total = float(cm.sum())
+    if total == 0:
+        nan = float("nan")
+        return {"cluster_f1": nan, "cluster_accuracy": nan, "cluster_precision": 0.0, "cluster_recall": 0.0}
+    classes = np.arange(n)
+    true, pred = np.repeat(classes, n), np.tile(classes, n)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true, pred, labels=classes, sample_weight=cm.ravel(), average=None, zero_division=0
+    )
     return {
-        "cluster_f1": float((f1 * support).sum() / total) if total else float("nan"),
-        "cluster_accuracy": float(tp.sum() / total) if total else float("nan"),
+        "cluster_f1": float((f1 * support).sum() / total),
+        "cluster_accuracy": float(np.trace(cm) / total),
         "cluster_precision": float(precision.mean()),
         "cluster_recall": float(recall.mean()),
     }

@@ -233,14 +233,15 @@ def export_motion(m: Motion, fmt: str, out: str | Path, *, units: str | None = N
 
 
 def _write_csv(out: Path, positions: np.ndarray, names: list[str]) -> None:
-    import pandas as pd
-
     n_t, n_j, dims = positions.shape
-    cols = {"frame": np.repeat(np.arange(n_t), n_j), "joint": np.tile(np.asarray(names), n_t)}
-    for d, axis in enumerate("xyz"[:dims]):
-        cols[axis] = positions[:, :, d].reshape(-1)
+    axes = list("xyz"[:dims])
+    rows = np.empty((n_t * n_j, 2 + dims), dtype=object)
+    rows[:, 0] = np.repeat(np.arange(n_t), n_j)
+    rows[:, 1] = np.tile(np.asarray(names, dtype=object), n_t)
+    rows[:, 2:] = positions.reshape(n_t * n_j, dims)
     with atomic_path(out) as tmp:
-        pd.DataFrame(cols).to_csv(tmp, index=False, float_format="%.6g")
+        np.savetxt(tmp, rows, fmt=["%d", "%s"] + ["%.6g"] * dims, delimiter=",",
+                   header=",".join(["frame", "joint", *axes]), comments="")  # fmt: skip
 
 
 def export_file(

@@ -21,12 +21,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from gesturekit.extras import note_missing
+
 #: Whether Numba is installed (an optional accelerator: without it every op takes the torch
 #: backend). Numba itself is imported only with the kernel modules, when an op first needs them.
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
 #: Whether :mod:`gesturekit.units.ops` dispatches to these kernels.
 ENABLED = AVAILABLE and os.environ.get("GESTUREKIT_FUSED", "1") != "0"
+if not AVAILABLE:
+    note_missing("numba", "AE-CNMF training and inference take the slower torch path")
 
 #: Frames per chunk at least: shorter utterances run as one chunk (a thread's wake-up and its
 #: halo would cost more than it saves).
