@@ -167,7 +167,11 @@ def test_bf16_runs_repeat_exactly_and_stay_near_fp32(tmp_path, clip_dir, cache, 
 
 def test_generation_in_bf16_is_close_to_fp32(tmp_path, clip_dir, cache, bf16_cpu, cli):
     run = tmp_path / "run"
-    fit(tiny(epochs=1), clip_dir, None, run, device="cpu", cache=cache)
+    sets = [x for s in ("window=32", "hop=16", "num_clusters=3", "model_options.d=16") for x in ("--set", s)]
+    r = cli("cospeech", "fit", "--data", clip_dir, "--cache", cache, "--epochs", "1", "--num-iters", "2",
+            "--batch-size", "4", *sets, "--precision", "bf16", "--threads", "1", "--out", run)  # fmt: skip
+    assert r.code == 0, r
+    assert json.loads((run / "training.json").read_text())["precision"] == "bf16"
     rng = np.random.default_rng(0)
     pipe = GesturePipeline.load(run)
     audio = rng.normal(size=(200, pipe.audio_norm.n_out)).astype(np.float32)
