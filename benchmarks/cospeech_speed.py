@@ -26,8 +26,9 @@ turn, so a shared machine's load falls on both alike); ``*_cpu_s`` are the same 
 process CPU time. Where the CPU has no bfloat16 fast path (``bf16_fast_path`` false, the reason
 in ``bf16_why``) ``--precision bf16`` computes in float32, so the bf16 keys are null unless
 ``--force-bf16`` times bfloat16 autocast anyway (emulated: many times slower).
-``profile`` / ``fast_profile``: the operators of one full training step (``torch.profiler``,
-top ``--profile-top`` by self CPU time, in the precision timed last: bf16 where it ran) and
+``profile`` / ``fast_profile``: the operators of a full training step (``torch.profiler``, per
+step over 3 steps, top ``--profile-top`` by self CPU time, in the precision timed last: bf16
+where it ran) and
 ``matmul_conv_share``, the share of the step's self CPU time in matrix products and convolutions.
 
 ``OMP_WAIT_POLICY`` defaults to PASSIVE (set before torch loads): on a shared machine OpenMP
@@ -161,26 +162,28 @@ def measure(config: str | None, args: Any) -> dict[str, Any]:
     }
 
 
-def op_profile(fn: Any, top: int = 15) -> dict[str, Any]:
-    """The operators of one call of ``fn`` by self CPU time (``torch.profiler``): the ``top`` ones,
-    and the share of all self CPU time spent in matrix products and convolutions."""
+def op_profile(fn: Any, top: int = 15, calls: int = 3) -> dict[str, Any]:
+    """The operators of a call of ``fn`` by self CPU time (``torch.profiler``; per call, over
+    ``calls`` calls: one call on a shared machine is noisy): the ``top`` ones, and the share of all
+    self CPU time spent in matrix products and convolutions."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
+        for _ in range(calls):
+            fn()
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
-    total = sum(e.self_cpu_time_total for e in events)
+    total = sum(e.self_cpu_time_total for e in events) / calls
     events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
-    mm = sum(e.self_cpu_time_total for e in events if any(k in e.key.lower() for k in MATMUL_CONV))
+    mm = sum(e.self_cpu_time_total for e in events if any(k in e.key.lower() for k in MATMUL_CONV)) / calls
     return {
         "self_cpu_total_ms": total / 1e3,
         "matmul_conv_share": mm / total if total else 0.0,
         "top": [
             {
                 "op": e.key,
-                "self_cpu_ms": e.self_cpu_time_total / 1e3,
-                "share": e.self_cpu_time_total / total,
-                "calls": e.count,
+                "self_cpu_ms": e.self_cpu_time_total / calls / 1e3,
+                "share": e.self_cpu_time_total / calls / total,
+                "calls": e.count // calls,
             }  # fmt: skip
             for e in events[:top]
         ],

@@ -285,6 +285,8 @@ def test_cli_errors_are_one_line(cli, tmp_path):
 def test_bad_config_values_are_errors(tmp_path, clip_dir, cache):
     with pytest.raises(ConfigError, match="dev_key"):
         fit(tiny(dev_key="banana"), clip_dir, None, tmp_path, device="cpu", cache=cache)
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        fit(tiny(precision="fp16"), clip_dir, None, tmp_path, device="cpu", cache=cache)
     short = write_clip_folder(
         tmp_path / "short", make_synthetic_corpus(n_train=1, n_dev=1, n_test=1, frames=20)
     )
