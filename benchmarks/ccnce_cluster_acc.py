@@ -41,7 +41,7 @@ def _config(seed: int, lam: float, args: Any):  # noqa: ANN202
                       cc_threshold_std=args.threshold_std, cc_form=args.form,
                       cc_temperature=args.temperature)  # fmt: skip
     return FitConfig(model="ccnce", epochs=args.epochs, num_iters=args.iters, batch_size=16, window=32, hop=4,
-                     num_clusters=6, seed=seed, lr=2e-3, model_options=mo, amp=False, early_stopping=False,
+                     num_clusters=6, seed=seed, lr=2e-3, model_options=mo, early_stopping=False,
                      lambda_contrastive=lam, lambda_cluster=args.lambda_cluster)  # fmt: skip
 
 

@@ -147,7 +147,7 @@ def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
     modules, opts, _ = gan_modules(cfg, G, inp.pose_dim, torch.device("cpu"))
     tr = Trainer(tempfile.mkdtemp(), modules=modules, optimizers=opts, sampler=EpochSampler(1, 1),
                  config=LoopConfig(grad_clip=cfg.grad_clip))  # fmt: skip
-    steps = GANSteps(cfg, G, modules["D"], G, modules["D"], tr, LambdaSchedule(), amp=False)
+    steps = GANSteps(cfg, G, modules["D"], G, modules["D"], tr, LambdaSchedule(), "fp32")
     audio, text, pose, _, labels = arrays
     x = [torch.as_tensor(v) for v in (audio, text, pose)]
     lab = torch.as_tensor(labels)

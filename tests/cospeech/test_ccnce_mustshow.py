@@ -60,7 +60,7 @@ def setup(tmp_path_factory):
     data = write_clip_folder(tmp_path_factory.mktemp("clips") / "c", corpus)
     mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0)
     cfg = FitConfig(model="ccnce", epochs=8, num_iters=16, batch_size=16, window=32, hop=4, num_clusters=6,
-                    seed=1, lr=2e-3, model_options=mo, amp=False, early_stopping=False)  # fmt: skip
+                    seed=1, lr=2e-3, model_options=mo, precision="fp32", early_stopping=False)  # fmt: skip
     run = tmp_path_factory.mktemp("run")
     t0 = time.perf_counter()
     fit(cfg, data, None, run, device="cpu")

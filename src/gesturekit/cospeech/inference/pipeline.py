@@ -21,7 +21,9 @@ rather than feed it vectors from another distribution. Without a transcript the 
 zeros: what a words or tokens model saw wherever nothing was said, but never among a BERT or
 synthetic model's training inputs, so those models warn that their poses follow the audio alone.
 Models saved before gesturekit recorded the kind (``"unknown"``) warn once when given words.
-:meth:`GesturePipeline.from_features` takes features as given, unchecked.
+:meth:`GesturePipeline.from_features` takes features as given, unchecked. ``precision``
+(``fp32`` | ``bf16``, :mod:`gesturekit.precision`) sets the numerics of the model's forward pass;
+the normalisation and the cross-fades stay float32.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from gesturekit.cospeech.models import reads_text
 from gesturekit.cospeech.models.bundle import load_model
 from gesturekit.errors import DataError
 from gesturekit.features.normalize import Normalizer
+from gesturekit.precision import autocast, resolve_precision
 from gesturekit.records import Audio, Segment, SegmentTier
 
 
@@ -52,7 +55,8 @@ def blend_weights(length: int, overlap: int) -> np.ndarray:
 
 @torch.no_grad()
 def run_windows(model: nn.Module, audio: np.ndarray, text: np.ndarray, window: int, device: torch.device,
-                batch: int = 64, overlap: int | None = None) -> np.ndarray:  # fmt: skip
+                batch: int = 64, overlap: int | None = None,
+                precision: str = "fp32") -> np.ndarray:  # fmt: skip
     """``(N, F)``, ``(N, D)`` normalised features -> ``(N, P)`` model output, windows cross-faded.
 
     Windows of ``window`` frames overlap by ``overlap`` frames (default a quarter window), where
@@ -72,7 +76,8 @@ def run_windows(model: nn.Module, audio: np.ndarray, text: np.ndarray, window: i
     model.eval()
     for i in range(0, n_win, batch):
         sel = idx[i : i + batch]
-        out = model(torch.as_tensor(a[sel], device=device), torch.as_tensor(t[sel], device=device))[0]
+        with autocast(precision, device):
+            out = model(torch.as_tensor(a[sel], device=device), torch.as_tensor(t[sel], device=device))[0]
         outs.append(out.float().cpu().numpy())
     out = np.concatenate(outs)
     w = blend_weights(window, overlap)
@@ -85,17 +90,19 @@ def run_windows(model: nn.Module, audio: np.ndarray, text: np.ndarray, window: i
 
 @torch.no_grad()
 def run_sequence(
-    model: nn.Module, audio: np.ndarray, text: np.ndarray, window: int, device: torch.device
-) -> np.ndarray:
+    model: nn.Module, audio: np.ndarray, text: np.ndarray, window: int, device: torch.device,
+    precision: str = "fp32",
+) -> np.ndarray:  # fmt: skip
     """``(N, F)``, ``(N, D)`` normalised features -> ``(N, P)``: one forward over the whole sequence,
-    padded at the end (last frame repeated) to a multiple of ``window``."""
+    padded at the end (last frame repeated) to a multiple of ``window``; ``precision``: a resolved
+    one (:func:`~gesturekit.precision.resolve_precision`)."""
     n = len(audio)
     total = max(1, -(-n // window)) * window
     pad = total - n
     a = np.concatenate([audio, np.repeat(audio[-1:], pad, 0)]) if pad else audio
     t = np.concatenate([text, np.repeat(text[-1:], pad, 0)]) if pad else text
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision, device):
         out = model(torch.as_tensor(a[None], device=device), torch.as_tensor(t[None], device=device))[0]
     return out[0, :n].float().cpu().numpy()
 
@@ -126,11 +133,13 @@ class GesturePipeline:
         device: torch.device | str = "cpu",
         stitch: str = "sequence",
         text_model: str | Path | None = None,
+        precision: str | None = None,
     ) -> None:
         if stitch not in STITCH:
             raise DataError(f"stitch must be one of {list(STITCH)}, got {stitch!r}")
         self.model, self.meta, self.stitch = model, meta, stitch
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)  # what the forward pass computes in
         self.pose_norm = Normalizer.from_dict(meta["pose_norm"])
         self.audio_norm = Normalizer.from_dict(meta["audio_norm"])
         self.pose_format = PoseFormat.from_dict(meta["pose_format"])
@@ -155,13 +164,15 @@ class GesturePipeline:
         device: str = "cpu",
         stitch: str = "sequence",
         text_model: str | Path | None = None,
+        precision: str | None = None,
     ) -> GesturePipeline:
         """The run folder (or ``model`` checkpoint) at ``path``. ``text_model``: a local Hugging Face
         model folder for models trained on PATS text (``bert-base-uncased`` for ``text/bert``; its
         tokenizer alone for token ids); default ``$GESTUREKIT_TEXT_MODEL`` or a local
-        ``bert-base-uncased`` in the Hugging Face cache."""
+        ``bert-base-uncased`` in the Hugging Face cache. ``precision``: ``fp32`` or ``bf16`` (None:
+        the default, :data:`~gesturekit.precision.DEFAULT_PRECISION`)."""
         model, meta = load_model(path, device)
-        pipe = cls(model, meta, device, stitch, text_model)
+        pipe = cls(model, meta, device, stitch, text_model, precision)
         pipe.source = Path(path)
         return pipe
 
@@ -169,7 +180,8 @@ class GesturePipeline:
     def from_pretrained(cls, path: str | Path, **load_options: Any) -> GesturePipeline:
         """A self-describing model folder (``config.json``, ``README.md``, ``model.safetensors``,
         ``model.json``; :mod:`gesturekit.model_card`), checked, then loaded as :meth:`load` does
-        (with its ``device``, ``stitch`` and ``text_model``). Local folders only: nothing is downloaded."""
+        (with its ``device``, ``stitch``, ``text_model`` and ``precision``). Local folders only: nothing
+        is downloaded."""
         from gesturekit.model_card import COSPEECH, check_model_folder
 
         config = check_model_folder(path, COSPEECH)
@@ -196,7 +208,7 @@ class GesturePipeline:
             raise DataError(f"the model expects {self.text_dim}-d word features, got {text.shape[1]}")
         a = self.audio_norm.transform(audio)
         run = run_sequence if self.stitch == "sequence" else run_windows
-        out = run(self.model, a, text, self.window, self.device)
+        out = run(self.model, a, text, self.window, self.device, precision=self.precision)
         return self.pose_format.to_joints(self.pose_norm.inverse_transform(out))
 
     def check_corpus_text(self, kind: str, where: str | Path | None = None) -> None:

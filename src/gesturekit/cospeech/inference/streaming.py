@@ -39,6 +39,7 @@ from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.cospeech.models.layers import stream_caches
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.audio import frame_magnitude, log_mel_400_rows
+from gesturekit.precision import autocast
 
 WINDOW = 512  # samples of one log_mel_400 analysis frame (n_fft)
 
@@ -63,9 +64,10 @@ class StreamingGenerator:
         self.reset()
 
     @classmethod
-    def from_run(cls, run: str | Path, device: str = "cpu") -> StreamingGenerator:
-        """The trained causal model in the run folder (or ``model`` checkpoint) ``run``."""
-        return cls(GesturePipeline.load(run, device))
+    def from_run(cls, run: str | Path, device: str = "cpu", precision: str | None = None) -> StreamingGenerator:
+        """The trained causal model in the run folder (or ``model`` checkpoint) ``run``; ``precision``
+        as :class:`~gesturekit.cospeech.inference.pipeline.GesturePipeline`'s."""
+        return cls(GesturePipeline.load(run, device, precision=precision))
 
     def reset(self) -> None:
         """Start a new recording (drops all state)."""
@@ -176,7 +178,8 @@ class StreamingGenerator:
             self.model.streaming = True
             try:
                 x = torch.as_tensor(feats, device=self.pipe.device)[None]
-                out = self.model(x, None)[0][0].float().cpu().numpy()
+                with autocast(self.pipe.precision, self.pipe.device):
+                    out = self.model(x, None)[0][0].float().cpu().numpy()
             finally:
                 stream_caches(self.model, None)
                 self.model.streaming = False

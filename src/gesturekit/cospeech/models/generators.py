@@ -28,6 +28,7 @@ from gesturekit.cospeech.models.layers import (
     UNet1D,
 )
 from gesturekit.errors import ConfigError
+from gesturekit.precision import float32
 
 CONTRASTIVE = ("ccnce", "none", "moco", "patchwise")
 
@@ -160,10 +161,11 @@ class CCNCEGenerator(nn.Module):
                 else:
                     z = self._unit(q)
                     stored = z if self.cc.keys == "stored" else q
-                    losses["cc_nce"] = self.cc(
-                        z.transpose(1, 2), stored.detach().transpose(1, 2), pose, epoch,
-                        encode=lambda s: self._unit(s.transpose(1, 2)).transpose(1, 2), labels=labels,
-                    )  # fmt: skip
+                    with float32(z):  # similarities / temperature and the memory bank: float32 (bf16 runs)
+                        losses["cc_nce"] = self.cc(
+                            z.float().transpose(1, 2), stored.detach().float().transpose(1, 2), pose, epoch,
+                            encode=lambda s: self._unit(s.transpose(1, 2)).transpose(1, 2), labels=labels,
+                        )  # fmt: skip
         elif self.contrastive == "moco":
             if not train:
                 z = self._unit(h)
@@ -176,15 +178,17 @@ class CCNCEGenerator(nn.Module):
                     k1 = F.normalize(self.unet_k(q1), dim=1).transpose(1, 2)
                     k2 = F.normalize(self.unet_k(q2), dim=1).transpose(1, 2)
                 if k1.shape[1] == self.queue.queue.shape[1]:
-                    losses["moco"] = self.queue.loss(z.transpose(1, 2), k2, self.moco_t) + self.queue.loss(
-                        z2.transpose(1, 2), k1, self.moco_t
-                    )
+                    k1, k2 = k1.float(), k2.float()
+                    with float32(z):
+                        losses["moco"] = self.queue.loss(
+                            z.float().transpose(1, 2), k2, self.moco_t
+                        ) + self.queue.loss(z2.float().transpose(1, 2), k1, self.moco_t)
                     self.queue.enqueue(k1)
                     self.queue.enqueue(k2)
         else:  # patchwise
             z, levels = self.unet(self.pre(h), return_levels=True)
-        logits = self.classifier(z)
-        weights = logits.softmax(-1)
+        logits = self.classifier(z).float()
+        weights = logits.softmax(-1)  # float32: the mixture of the cluster decoders is float32 (bf16 runs)
         out = self.decoder(z, weights)
         if labels is not None:
             losses["cluster_ce"] = F.cross_entropy(logits.reshape(-1, self.num_clusters), labels.reshape(-1))
@@ -203,7 +207,9 @@ class CCNCEGenerator(nn.Module):
             starts = torch.randperm(len(range(0, T - 8, 5)))[:5] * 5
             idx = starts[:, None] + torch.arange(8)
             mlp = self.patch_mlps[min(used, len(self.patch_mlps) - 1)]
-            total = total + patch_nce(_patches(q, idx, mlp), _patches(k, idx, mlp), self.patch_t)
+            pq, pk = _patches(q, idx, mlp), _patches(k, idx, mlp)
+            with float32(pq):
+                total = total + patch_nce(pq.float(), pk.float(), self.patch_t)
             used += 1
         return total
 

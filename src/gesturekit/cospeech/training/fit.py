@@ -20,7 +20,10 @@ at a time, the k-means clusters fitted on a seeded sample of ``cluster_windows``
 and the dev set is evaluated ``eval_batch`` windows at a time, keeping only the sums the metrics
 need. Under ``torchrun`` each rank trains on its share of every epoch's windows
 (:class:`~gesturekit.train.EpochSampler`) and evaluates its share of the dev windows; the sums
-are added over ranks. Mixed precision (bfloat16 autocast) is used on CUDA when ``amp``.
+are added over ranks. ``precision`` (``fp32`` | ``bf16``, :mod:`gesturekit.precision`) sets the
+numerics of the training steps and the dev evaluation: ``bf16`` is bfloat16 autocast with float32
+weights, optimiser state and losses, on CUDA and on CPUs with bfloat16 instructions (elsewhere
+fp32, with one log line); config files with the older ``amp`` key load as ``precision: fp32``.
 Run folders written before this layout (``state.safetensors``, ``history.csv``, ``tb/``) still
 load for sampling and generation; ``--resume`` refuses them.
 """
@@ -63,6 +66,7 @@ from gesturekit.cospeech.training.losses import LambdaSchedule, adversarial, los
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.normalize import Normalizer
 from gesturekit.fsutil import atomic_write_json
+from gesturekit.precision import DEFAULT_PRECISION, autocast, check_precision, resolve_precision
 from gesturekit.runtime import resolve_device, seed_everything
 from gesturekit.store import WindowDataset
 from gesturekit.train import EpochSampler, MetricLogger, build_optimizer, build_scheduler
@@ -120,7 +124,7 @@ class FitConfig:
     weight_decay: float = 0.01
     gamma: float = 0.99
     grad_clip: float = 1.0
-    amp: bool = True
+    precision: str = DEFAULT_PRECISION  # fp32 | bf16 (gesturekit.precision); replaces amp
     holdout: float = 0.2  # BEAT2 without train_test_split.csv: the test fraction of each take's time split
     fps: float = 15.0
     cache: str = ""  # store cache folder for raw data folders (empty: the user's cache directory)
@@ -129,6 +133,20 @@ class FitConfig:
     baseline_windows: int = 4096  # mean-pose / nearest-neighbour baselines: fitted on this many windows
     eval_batch: int = 64  # dev windows per forward pass (the dev set is evaluated chunk by chunk)
     model_options: ModelOptions = field(default_factory=ModelOptions)
+
+    @staticmethod
+    def upgrade_config(values: dict[str, Any], where: str) -> dict[str, Any]:
+        """A config mapping of an older gesturekit made current: ``amp`` (bf16 autocast on CUDA
+        only, float32 on the CPU) becomes ``precision: fp32`` unless ``precision`` is also set."""
+        if "amp" not in values:
+            return values
+        values = dict(values)
+        amp = values.pop("amp")
+        if "precision" not in values:
+            values["precision"] = "fp32"
+            if amp:
+                log.info("%s: config key 'amp' read as precision: fp32 (precision: bf16 for bfloat16)", where)
+        return values
 
 
 # ----------------------------------------------------------------------------- data
@@ -302,17 +320,19 @@ class DevMetrics:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, audio: np.ndarray, text: np.ndarray, device: torch.device
+    model: nn.Module, audio: np.ndarray, text: np.ndarray, device: torch.device, precision: str = "fp32"
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Generated poses ``(N, T, P)`` (normalised space) and cluster logits' argmax ``(N, T)`` or None."""
+    """Generated poses ``(N, T, P)`` (normalised space) and cluster logits' argmax ``(N, T)`` or None;
+    ``precision``: a resolved one (:func:`~gesturekit.precision.resolve_precision`)."""
     model.eval()
-    out, _, extra = model(torch.as_tensor(audio, device=device), torch.as_tensor(text, device=device))
+    with autocast(precision, device):
+        out, _, extra = model(torch.as_tensor(audio, device=device), torch.as_tensor(text, device=device))
     lab = extra["logits"].argmax(-1).cpu().numpy() if "logits" in extra else None
     return out.float().cpu().numpy(), lab
 
 
 def evaluate(model: nn.Module, prep: Prepared, device: torch.device, dist: DistInfo | None = None,
-             batch: int = 64) -> dict[str, float]:  # fmt: skip
+             batch: int = 64, precision: str = "fp32") -> dict[str, float]:  # fmt: skip
     """Dev metrics over every dev window, ``batch`` windows at a time; under DDP each rank takes
     every ``world``-th chunk and the sums are added over ranks."""
     dist = dist or DistInfo()
@@ -324,7 +344,7 @@ def evaluate(model: nn.Module, prep: Prepared, device: torch.device, dist: DistI
     for part in chunks:
         audio, text, pose, _, labels = model_arrays(prep, prep.dev.get_batch(part))
         prep.inputs.store.release_pages()
-        pred, lab = predict(model, audio, text, device)
+        pred, lab = predict(model, audio, text, device, precision)
         acc.add(pred, pose, lab, labels)
     return acc.result(dist)
 
@@ -346,15 +366,15 @@ class GANSteps:
     """The generator and discriminator steps of one batch (the engine runs the loop around them)."""
 
     def __init__(self, cfg: FitConfig, G: nn.Module, D: nn.Module | None, Gm: nn.Module, Dm: nn.Module | None,
-                 trainer: Trainer, lam: LambdaSchedule, amp: bool) -> None:  # fmt: skip
+                 trainer: Trainer, lam: LambdaSchedule, precision: str = "fp32") -> None:  # fmt: skip
         self.cfg, self.G, self.D, self.Gm, self.Dm, self.trainer, self.lam = cfg, G, D, Gm, Dm, trainer, lam
         self.crit = loss_by_name(cfg.loss)
         self.adv_crit = loss_by_name(cfg.adv_loss or cfg.loss)
-        self.amp = amp
+        self.precision = precision  # resolved (gesturekit.precision.resolve_precision)
         self._draws: tuple[int, torch.Tensor] | None = None
 
-    def _autocast(self):  # noqa: ANN202
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+    def _autocast(self, x: torch.Tensor):  # noqa: ANN202
+        return autocast(self.precision, x.device)
 
     def d_first(self, epoch: int, batch: int) -> bool:
         """``d_schedule: random``: whether batch ``batch`` of ``epoch`` is a D step (a function of
@@ -368,7 +388,7 @@ class GANSteps:
     def g_step(self, audio, text, pose, labels, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:  # noqa: ANN001
         cfg = self.cfg
         self.G.train()
-        with self._autocast():
+        with self._autocast(pose):  # losses in float32: the .float() casts below
             out, internal, _ = self.Gm(audio, text, pose, labels, epoch)
             rec = self.crit(out.float(), pose)
             total = rec
@@ -389,7 +409,7 @@ class GANSteps:
     def d_step(self, pose: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
         assert self.D is not None and self.Dm is not None
         self.D.train()
-        with self._autocast():
+        with self._autocast(pose):
             real = adversarial(self.adv_crit, self.Dm(pose).float(), True)
             fk = self.lam.value * self.cfg.lambda_d * adversarial(self.adv_crit, self.Dm(fake).float(), False)
         self.lam.tick()
@@ -400,7 +420,7 @@ class GANSteps:
         cfg = self.cfg
         logs: dict[str, float] = {}
         if self.D is not None and cfg.d_schedule == "random" and self.d_first(epoch, self.trainer.batch):
-            with torch.no_grad():  # the reference: G in eval mode generates for the D step
+            with torch.no_grad(), self._autocast(pose):  # the reference: G in eval mode generates for D
                 self.G.eval()
                 fake = self.Gm(audio, text)[0].detach()
             logs.update(self.d_step(pose, fake))
@@ -424,6 +444,7 @@ def fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: str | Path, 
             "(state.safetensors, history.csv), which --resume cannot continue; its model still samples and "
             "generates: train again into a new folder"
         )
+    check_precision(cfg.precision)
     if cfg.d_schedule not in ("alternate", "random"):
         raise ConfigError(f"d_schedule must be 'alternate' or 'random', got {cfg.d_schedule!r}")
     key = cfg.dev_key.removeprefix("dev_")
@@ -455,6 +476,7 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
          key: str, resume: bool, cache: str | Path | None) -> dict[str, Any]:  # fmt: skip
     t0 = time.perf_counter()
     seed_everything(cfg.seed)
+    precision = resolve_precision(cfg.precision, device)
     inputs = _open_inputs(cfg, data, speaker, cache, dist)
     prep = prepare(inputs, cfg)
     about = describe(inputs)
@@ -492,7 +514,7 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
         ids = sample_windows(prep.train, cfg.baseline_windows, cfg.seed)
         parts = [model_arrays(prep, b)[:3] for _, b in iter_chunks(prep.train, ids, 256)]
         G.fit(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
-        metrics = evaluate(G, prep, device, dist, cfg.eval_batch)
+        metrics = evaluate(G, prep, device, dist, cfg.eval_batch, precision)
         if dist.is_main:
             save_best(0, metrics)
             with MetricLogger(out) as logger:
@@ -520,12 +542,13 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
         checkpoint_every_steps=cfg.checkpoint_every_steps,
     )  # fmt: skip
     resume_step = resume_point(
-        state_dir, config_to_dict(cfg), RESUMABLE_CHANGES, resume=resume, is_main=dist.is_main
-    )
+        state_dir, config_to_dict(cfg), RESUMABLE_CHANGES, resume=resume, is_main=dist.is_main,
+        upgrade=lambda before: FitConfig.upgrade_config(before, str(state_dir)),
+    )  # fmt: skip
     logger = MetricLogger(out, enabled=dist.is_main, resume_step=resume_step)
     trainer = Trainer(state_dir, modules=modules, optimizers=optimizers, schedulers=schedulers, sampler=sampler,
                       config=loop_cfg, logger=logger, dist=dist, stateful=stateful)  # fmt: skip
-    steps = GANSteps(cfg, G, D, Gm, Dm, trainer, lam, amp=cfg.amp and device.type == "cuda")
+    steps = GANSteps(cfg, G, D, Gm, Dm, trainer, lam, precision)
 
     def train_batch(indices: list[int], epoch: int) -> dict[str, float]:
         ids = np.asarray(indices, dtype=np.int64)
@@ -537,7 +560,9 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
 
     def validate(epoch: int) -> dict[str, float]:
         return (
-            evaluate(G, prep, device, dist, cfg.eval_batch) if prep.dev is not None else {"epoch": float(epoch)}
+            evaluate(G, prep, device, dist, cfg.eval_batch, precision)
+            if prep.dev is not None
+            else {"epoch": float(epoch)}
         )
 
     result = trainer.fit(train_batch, validate, on_best=save_best, resume=resume)
@@ -548,7 +573,7 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
         result.best_value = None
     summary = {"best_epoch": result.best_epoch, "best": result.best_value, "dev_key": key,
                "epochs": result.epochs_run, "steps": result.steps, "stopped_early": result.stopped_early,
-               **dev, **sizes}  # fmt: skip
+               "precision": precision, **dev, **sizes}  # fmt: skip
     if dist.is_main:
         atomic_write_json(out / "training.json", {**summary, "seconds_this_process": time.perf_counter() - t0})
         log.info("best epoch %d of %d: dev %s %.4g", result.best_epoch + 1, result.epochs_run, key,
