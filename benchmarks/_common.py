@@ -37,6 +37,25 @@ def median_time(fn: Callable[[], Any], repeats: int = 10, warmup: int = 2) -> fl
     return statistics.median(times)
 
 
+def paired_times(
+    fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1
+) -> dict[str, tuple[float, float]]:
+    """``{name: (median wall s, median process CPU s)}`` of each ``fn()``, the functions run in turn
+    within every repeat, so that a shared machine's load falls on all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
+
+
 def machine() -> dict[str, Any]:
     import torch
 

@@ -5,7 +5,7 @@ The take ``../shared/realdata/beat2_sample/2_scott_0_1_1`` at 15 fps is split in
 first 70% trains, the next 10% is the dev part (best checkpoint), the last 20% is held out
 (never seen in training). For each model (the ``ccnce`` preset CC-NCE, the mixture model
 without cc_nce, Speech2Gesture, nearest neighbour, mean pose) the held-out speech goes through
-:class:`~gesturekit.cospeech.pipeline.GesturePipeline` (features -> one-pass generation ->
+:class:`~gesturekit.cospeech.inference.pipeline.GesturePipeline` (features -> one-pass generation ->
 axis-angle), then the generic-skeleton forward kinematics gives joint positions (metres, no
 root translation). Figures over the upper-body joints: ``L1_cm`` (mean absolute position
 error), ``vel_L1_cm_s`` (the same on velocities), ``speed_mean_m_s`` / ``speed_p95_m_s``
@@ -41,7 +41,7 @@ MODELS = {
 def motion_stats(pos: Any, fps: float) -> dict[str, Any]:
     import numpy as np
 
-    from gesturekit.cospeech.pose_metrics import jerk
+    from gesturekit.cospeech.evaluation.pose_metrics import jerk
 
     speed = np.linalg.norm(np.diff(pos, axis=0) * fps, axis=-1)  # per joint and frame
     return {
@@ -58,9 +58,9 @@ def run(args: Any) -> dict[str, Any]:
     from scipy.stats import wasserstein_distance
 
     from gesturekit.config import load_config
-    from gesturekit.cospeech.fit import FitConfig, fit
-    from gesturekit.cospeech.inputs import StoreInputs, open_store
-    from gesturekit.cospeech.pipeline import GesturePipeline
+    from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.training.fit import FitConfig, fit
     from gesturekit.features.rotations import axis_angle_to_rot6d
     from gesturekit.skeleton import BEAT2_UPPER_BODY, forward_kinematics
 

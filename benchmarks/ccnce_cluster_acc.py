@@ -23,8 +23,8 @@ def _corpus(word_frames: tuple[int, int], n_test: int, n_train: int = 16, noise:
     import tempfile
     from pathlib import Path
 
-    from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
-    from gesturekit.cospeech.synthetic import make_synthetic_corpus
+    from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+    from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
 
     syn = make_synthetic_corpus(n_train=n_train, n_dev=0, n_test=n_test, frames=128, seed=0,
                                 word_frames=word_frames, noise=noise)  # fmt: skip
@@ -34,14 +34,14 @@ def _corpus(word_frames: tuple[int, int], n_test: int, n_train: int = 16, noise:
 
 
 def _config(seed: int, lam: float, args: Any):  # noqa: ANN202
-    from gesturekit.cospeech.fit import FitConfig, ModelOptions
+    from gesturekit.cospeech.training.fit import FitConfig, ModelOptions
 
     mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0,
                       cc_similarity=args.similarity, cc_keys=args.keys, cc_positives=args.positives,
                       cc_threshold_std=args.threshold_std, cc_form=args.form,
                       cc_temperature=args.temperature)  # fmt: skip
     return FitConfig(model="ccnce", epochs=args.epochs, num_iters=args.iters, batch_size=16, window=32, hop=4,
-                     num_clusters=6, seed=seed, lr=2e-3, model_options=mo, amp=False, early_stopping=False,
+                     num_clusters=6, seed=seed, lr=2e-3, model_options=mo, early_stopping=False,
                      lambda_contrastive=lam, lambda_cluster=args.lambda_cluster)  # fmt: skip
 
 
@@ -49,8 +49,8 @@ def _train(data, seed: int, lam: float, args: Any) -> tuple[list[float], float]:
     """Held-out cluster accuracy after each epoch; matched batch clusters per batch (epochs 1+)."""
     import tempfile
 
-    from gesturekit.cospeech.fit import fit
-    from gesturekit.cospeech.losses import ClusteredContrast
+    from gesturekit.cospeech.models.contrastive import ClusteredContrast
+    from gesturekit.cospeech.training.fit import fit
     from gesturekit.train.logging import read_metrics_csv
 
     matched = []
@@ -76,9 +76,9 @@ def _purity(data, args: Any, batches: int = 40) -> dict[str, float]:  # noqa: AN
     import numpy as np
     import torch
 
-    from gesturekit.cospeech.fit import model_arrays, prepare
-    from gesturekit.cospeech.inputs import StoreInputs, open_store
-    from gesturekit.cospeech.losses import greedy_batch_clusters, label_windows, pose_similarity
+    from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+    from gesturekit.cospeech.models.contrastive import greedy_batch_clusters, label_windows, pose_similarity
+    from gesturekit.cospeech.training.fit import model_arrays, prepare
 
     prep = prepare(StoreInputs.from_store(open_store(data)), _config(0, 1.0, args))
     _, _, pose_np, _, lab = model_arrays(

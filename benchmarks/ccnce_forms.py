@@ -36,7 +36,7 @@ def _batch(
 
 
 def run(args: Any) -> dict[str, Any]:
-    from gesturekit.cospeech.losses import ccnce_loss_corrected, ccnce_loss_reference
+    from gesturekit.cospeech.models.contrastive import ccnce_loss_corrected, ccnce_loss_reference
 
     out: dict[str, Any] = {}
     for form, fn in (("reference", ccnce_loss_reference), ("corrected", ccnce_loss_corrected)):
@@ -62,10 +62,11 @@ def _train(args: Any) -> dict[str, Any]:
 
     import torch
 
-    from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
-    from gesturekit.cospeech.fit import FitConfig, ModelOptions, evaluate, fit, load_model, prepare
-    from gesturekit.cospeech.inputs import StoreInputs, open_store
-    from gesturekit.cospeech.synthetic import make_synthetic_corpus
+    from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+    from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+    from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
+    from gesturekit.cospeech.models.bundle import load_model
+    from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, evaluate, fit, prepare
 
     syn = make_synthetic_corpus(n_train=16, n_dev=0, n_test=4, frames=128, seed=0)
     held = [FeatureClip(c.clip_id, c.speaker, "dev", c.audio, c.text, c.pose, c.fps) for c in syn.split("test")]

@@ -14,7 +14,7 @@ least-squares slope of peak RSS against hours (goal < 150).
 
 Loader vs training: windows per second that the training path's gather delivers (WindowDataset
 batches of 32 from the 1 h store, reduced to model inputs, k-means labels, normalised, pages
-released: :func:`gesturekit.cospeech.fit.model_arrays`) against the windows per second one
+released: :func:`gesturekit.cospeech.training.fit.model_arrays`) against the windows per second one
 training step consumes (G + D step of the default model at batch 32, ``--threads`` threads).
 Goal: loader >= 5x the step.
 """
@@ -115,10 +115,17 @@ def fit_peak_mb(data: Path, cache: Path, out: Path, args: Any) -> tuple[float, f
 def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
     import torch
 
-    from gesturekit.cospeech.fit import FitConfig, GANSteps, gan_modules, model_arrays, model_kwargs, prepare
-    from gesturekit.cospeech.inputs import StoreInputs, open_store
-    from gesturekit.cospeech.losses import LambdaSchedule
+    from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
     from gesturekit.cospeech.models import build_model
+    from gesturekit.cospeech.training.fit import (
+        FitConfig,
+        GANSteps,
+        gan_modules,
+        model_arrays,
+        model_config,
+        prepare,
+    )
+    from gesturekit.cospeech.training.losses import LambdaSchedule
     from gesturekit.train import EpochSampler
     from gesturekit.train.loop import LoopConfig, Trainer
 
@@ -136,11 +143,11 @@ def loader_vs_step(data: Path, cache: Path, args: Any) -> dict[str, float]:
     load_cpu = (time.process_time() - c0) / n_batches
     torch.manual_seed(0)
     inp = prep.inputs
-    G = build_model("ccnce", **model_kwargs(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, 100))
+    G = build_model("ccnce", model_config(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, 100))
     modules, opts, _ = gan_modules(cfg, G, inp.pose_dim, torch.device("cpu"))
     tr = Trainer(tempfile.mkdtemp(), modules=modules, optimizers=opts, sampler=EpochSampler(1, 1),
                  config=LoopConfig(grad_clip=cfg.grad_clip))  # fmt: skip
-    steps = GANSteps(cfg, G, modules["D"], G, modules["D"], tr, LambdaSchedule(), amp=False)
+    steps = GANSteps(cfg, G, modules["D"], G, modules["D"], tr, LambdaSchedule(), "fp32")
     audio, text, pose, _, labels = arrays
     x = [torch.as_tensor(v) for v in (audio, text, pose)]
     lab = torch.as_tensor(labels)
@@ -161,7 +168,7 @@ def run(args: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
         data = make_pats(root / tag, h, args.workers)
         cache = root / f"cache-{tag}"
-        from gesturekit.cospeech.inputs import open_store
+        from gesturekit.cospeech.data.store_inputs import open_store
 
         store = open_store(data, cache)
         real_h = float(sum(store.durations(s).sum() for s in store.splits) / 3600)

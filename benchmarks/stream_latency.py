@@ -36,11 +36,13 @@ def preset_pipeline(seed: int) -> Any:
     import torch
 
     from gesturekit.config import config_to_dict, load_config
-    from gesturekit.cospeech.data import SMPLX_6D
-    from gesturekit.cospeech.fit import FitConfig
-    from gesturekit.cospeech.inputs import HASH_DIM as TEXT_DIM  # BEAT2's hashed word vectors are 64-d
+    from gesturekit.cospeech.data.store_inputs import (
+        HASH_DIM as TEXT_DIM,  # BEAT2's hashed word vectors are 64-d
+    )
+    from gesturekit.cospeech.data.types import SMPLX_6D
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
     from gesturekit.cospeech.models import build_model
-    from gesturekit.cospeech.pipeline import GesturePipeline
+    from gesturekit.cospeech.training.fit import FitConfig
     from gesturekit.features.normalize import Normalizer
 
     cfg = load_config(FitConfig, "ccnce_stream")
@@ -62,8 +64,8 @@ def preset_pipeline(seed: int) -> Any:
 def run(args: Any) -> dict[str, Any]:
     import numpy as np
 
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.streaming import StreamingGenerator, replay
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.inference.streaming import StreamingGenerator, replay
     from gesturekit.records import Audio
 
     pipe = GesturePipeline.load(args.run) if args.run else preset_pipeline(args.seed)

@@ -3,7 +3,7 @@
 Folds of issue 9: train on one shared take (``beat2_sample/2_scott_0_1_1``: its first 90% trains,
 its last 10% is the dev part for the best checkpoint), generate the whole other take
 (``beat2_take2/2_scott_0_2_2``, never seen in training) from its audio, and score it with the
-evaluation's own code (:func:`~gesturekit.cospeech.metrics.evaluate_samples`: L1 on joint
+evaluation's own code (:func:`~gesturekit.cospeech.evaluation.metrics.evaluate_samples`: L1 on joint
 positions, FGD with the default encoder trained on the held-out take's ground truth, seed 0, so
 both models are measured with the same encoder). Models: the ``ccnce`` preset (offline default:
 U-Net, words + audio) and the ``ccnce_stream`` preset (causal, audio only), the same training
@@ -35,11 +35,11 @@ def run(args: Any) -> dict[str, Any]:
     import numpy as np
 
     from gesturekit.config import load_config
-    from gesturekit.cospeech.fit import FitConfig, fit
-    from gesturekit.cospeech.inputs import StoreInputs
-    from gesturekit.cospeech.metrics import evaluate_samples
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.samples import SampleItem, Samples
+    from gesturekit.cospeech.data.store_inputs import StoreInputs
+    from gesturekit.cospeech.evaluation.metrics import evaluate_samples
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.training.fit import FitConfig, fit
+    from gesturekit.io.samples import SampleItem, Samples
     from gesturekit.skeleton import SKELETONS
     from gesturekit.store.cache import open_corpus_store
 

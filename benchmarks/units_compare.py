@@ -7,7 +7,7 @@ and ``vae_mngu0``; the classic CNMF its defaults (KL multiplicative updates, min
 Figures per method, on the validation files: mean per-channel r, RMSE (data units: z-scores),
 Hoyer sparseness of the scores per frame and per gesture, active gestures per frame (scores above
 5 % of the utterance's peak), fit seconds, and encode + reconstruct speed in frames per second on
-one CPU thread. ``--table`` prints the README's Markdown table.
+one CPU thread. ``--table`` prints the Markdown table of docs/units.md.
 """
 
 from __future__ import annotations

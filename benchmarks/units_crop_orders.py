@@ -23,11 +23,11 @@ from units_speed import batch_of, new_net, setup
 def train(s: dict[str, Any], order: int, steps: int, compiled: bool) -> tuple[float, int]:
     import torch
 
-    from gesturekit.units.neural import fused
     from gesturekit.units.neural.objective import training_objective
+    from gesturekit.units.ops import _kernels
 
-    enabled = fused.ENABLED
-    fused.ENABLED = compiled and enabled
+    enabled = _kernels.ENABLED
+    _kernels.ENABLED = compiled and enabled
     try:
         net, opt = new_net(s)
         losses = []
@@ -41,7 +41,7 @@ def train(s: dict[str, Any], order: int, steps: int, compiled: bool) -> tuple[fl
         with torch.no_grad():
             used = int((net.encode(batch.x, batch.mask).amax((0, 2)) > 0).sum())
     finally:
-        fused.ENABLED = enabled
+        _kernels.ENABLED = enabled
     return statistics.mean(losses[-10:]), used
 
 

@@ -27,7 +27,7 @@ sparse training, SGD):
 - the ratios to the reference program (44.5 ms per step, 14.8 ms for the 8 utterances on 2 cores).
 
 The step is the one ``gesturekit units fit`` takes (:func:`training_objective`: on the CPU the
-compiled loss-and-gradient passes of ``units/neural/fused_training.py``; ``GESTUREKIT_FUSED=0``
+compiled loss-and-gradient passes of ``units/ops/_kernels/training.py``; ``GESTUREKIT_FUSED=0``
 times the torch path). The model is trained for ``--train-steps`` steps first; the step is then
 timed as the rest of that run would see it. With this configuration a run's fate depends on its
 order of crops (``units_crop_orders.py --torch``: 8 crop orders, 150 steps each): 1 collapsed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
+from gesturekit.io.samples import SampleItem, Samples, write_samples
 from gesturekit.records import Audio, Segment
 from gesturekit.skeleton import PATS, PATS_PARENTS
 

@@ -107,6 +107,20 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
     return cls(**kwargs)
 
 
+def config_from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
+    """``cls`` from a mapping: values coerced to the annotated types; an unknown key (named, with
+    ``prefix`` before it) or a missing required one is a :class:`ConfigError`."""
+    no_default = (dataclasses.MISSING, dataclasses.MISSING)
+    missing = sorted(
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name not in values and (f.default, f.default_factory) == no_default
+    )
+    if missing:
+        raise ConfigError(f"missing config key(s) {[prefix + m for m in missing]}")
+    return _build(cls, values, prefix)
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A plain dict (paths as strings, tuples as lists) that YAML and JSON can hold."""
 
@@ -199,8 +213,9 @@ def load_config(
 
     ``path`` is a file or the name of a shipped preset (:func:`resolve_config`).
 
-    ``flags`` whose value is ``None`` are ignored (an option the user did not give); their
-    names may be dotted with ``__`` (``optim__lr=1e-3``).
+    A ``cls`` with a static ``upgrade_config(values, where)`` gets the file's mapping through it
+    first (older key names made current). ``flags`` whose value is ``None`` are ignored (an option
+    the user did not give); their names may be dotted with ``__`` (``optim__lr=1e-3``).
     """
     tree: dict[str, Any] = config_to_dict(cls())
     if path is not None:
@@ -211,6 +226,9 @@ def load_config(
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config file must hold a mapping of keys to values")
+        upgrade = getattr(cls, "upgrade_config", None)  # renames keys of files older gesturekits wrote
+        if upgrade is not None:
+            loaded = upgrade(loaded, str(path))
         _merge(tree, loaded)
     for text in overrides or []:
         key, value = parse_override(text)

@@ -16,9 +16,9 @@ import statistics
 import pytest
 import torch
 
-from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 
 torch.set_num_threads(1)
 
@@ -28,7 +28,7 @@ def _config(seed: int, lam: float, epochs: int = 6) -> FitConfig:
                       cc_threshold_std=3.0)  # fmt: skip
     return FitConfig(model="ccnce", epochs=epochs, num_iters=16, batch_size=16, window=32, hop=4,
                      num_clusters=6,
-                     seed=seed, lr=2e-3, model_options=mo, amp=False, lambda_contrastive=lam,
+                     seed=seed, lr=2e-3, model_options=mo, precision="fp32", lambda_contrastive=lam,
                      lambda_cluster=0.3, early_stopping=False)  # fmt: skip
 
 

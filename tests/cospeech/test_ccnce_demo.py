@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from gesturekit.cospeech.demo import step
-from gesturekit.cospeech.samples import read_samples
+from gesturekit.io.samples import read_samples
 
 torch.set_num_threads(1)
 

@@ -12,15 +12,24 @@ import pytest
 import soundfile as sf
 import torch
 
-import gesturekit.cospeech.fit as fit_module
+import gesturekit.cospeech.training.fit as fit_module
+import gesturekit.precision as precision_module
 from gesturekit.checkpoint import load_checkpoint
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit, load_model, model_arrays, predict, prepare
-from gesturekit.cospeech.inputs import StoreInputs, open_store
-from gesturekit.cospeech.pipeline import GesturePipeline, run_windows
-from gesturekit.cospeech.samples import read_samples
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.inference.pipeline import GesturePipeline, run_windows
+from gesturekit.cospeech.models.bundle import load_model
+from gesturekit.cospeech.training.fit import (
+    FitConfig,
+    ModelOptions,
+    fit,
+    model_arrays,
+    predict,
+    prepare,
+)
 from gesturekit.errors import ConfigError, DataError
+from gesturekit.io.samples import read_samples
 from gesturekit.render.encode import probe
 from gesturekit.train.logging import read_metrics_csv
 from gesturekit.train.state import latest_training_state
@@ -90,11 +99,22 @@ def _final_state(run: Path) -> tuple[dict, dict]:
     return load_checkpoint(latest_training_state(run / "state"))
 
 
-@pytest.mark.parametrize("schedule", ["alternate", "random"])
-def test_resume_after_a_kill_mid_epoch_is_bit_exact(tmp_path, clip_dir, cache, monkeypatch, schedule):
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """bf16 autocast on this CPU whatever its instructions (emulated where it has no bf16 fast path:
+    slow, but the same arithmetic), so that the bf16 paths are tested on every machine."""
+    monkeypatch.setattr(precision_module, "bf16_support", lambda device: (True, "test"))
+
+
+@pytest.mark.parametrize(
+    "schedule,precision", [("alternate", "fp32"), ("random", "fp32"), ("alternate", "bf16")]
+)
+def test_resume_after_a_kill_mid_epoch_is_bit_exact(tmp_path, clip_dir, cache, monkeypatch, bf16_cpu, schedule,
+                                                   precision):  # fmt: skip
     """Killed after 5 batches (state saved every 2), resumed: every weight, optimiser moment, RNG,
-    the cc_nce memory and the adversarial-weight counter end as in a run that never stopped."""
-    cfg = tiny(epochs=3, num_iters=3, checkpoint_every_steps=2, d_schedule=schedule)
+    the cc_nce memory and the adversarial-weight counter end as in a run that never stopped
+    (in bf16 mixed precision too)."""
+    cfg = tiny(epochs=3, num_iters=3, checkpoint_every_steps=2, d_schedule=schedule, precision=precision)
     straight = tmp_path / "straight"
     fit(cfg, clip_dir, None, straight, device="cpu", cache=cache)
 
@@ -132,6 +152,45 @@ def test_resume_after_a_kill_mid_epoch_is_bit_exact(tmp_path, clip_dir, cache, m
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
     rows = read_metrics_csv(parted / "metrics.csv")
     assert [r["step"] for r in rows] == [r["step"] for r in read_metrics_csv(straight / "metrics.csv")]
+    assert json.loads((parted / "training.json").read_text())["precision"] == precision
+
+
+def test_bf16_runs_repeat_exactly_and_stay_near_fp32(tmp_path, clip_dir, cache, bf16_cpu):
+    """Same seed, same bf16 figures and weights; bf16 really computes in bfloat16 (not the fp32
+    figures), its master weights and saved state stay float32, and its dev L1 is near fp32's."""
+    runs = {}
+    for name, prec in (("a", "bf16"), ("b", "bf16"), ("fp32", "fp32")):
+        runs[name] = fit(tiny(precision=prec), clip_dir, None, tmp_path / name, device="cpu", cache=cache)
+    assert runs["a"]["precision"] == "bf16" and runs["fp32"]["precision"] == "fp32"
+    assert runs["a"]["dev_L1"] == runs["b"]["dev_L1"]
+    ma, _ = load_checkpoint(tmp_path / "a" / "model")
+    mb, _ = load_checkpoint(tmp_path / "b" / "model")
+    mf, _ = load_checkpoint(tmp_path / "fp32" / "model")
+    assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    assert any(not torch.equal(ma[k], mf[k]) for k in ma)
+    state, _ = _final_state(tmp_path / "a")
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float32}
+    assert abs(runs["a"]["dev_L1"] - runs["fp32"]["dev_L1"]) < 0.02 * runs["fp32"]["dev_L1"]
+
+
+def test_generation_in_bf16_is_close_to_fp32(tmp_path, clip_dir, cache, bf16_cpu, cli):
+    run = tmp_path / "run"
+    sets = [x for s in ("window=32", "hop=16", "num_clusters=3", "model_options.d=16") for x in ("--set", s)]
+    r = cli("cospeech", "fit", "--data", clip_dir, "--cache", cache, "--epochs", "1", "--num-iters", "2",
+            "--batch-size", "4", *sets, "--precision", "bf16", "--threads", "1", "--out", run)  # fmt: skip
+    assert r.code == 0, r
+    assert json.loads((run / "training.json").read_text())["precision"] == "bf16"
+    rng = np.random.default_rng(0)
+    pipe = GesturePipeline.load(run)
+    audio = rng.normal(size=(200, pipe.audio_norm.n_out)).astype(np.float32)
+    text = np.zeros((200, pipe.text_dim), np.float32)
+    poses = {p: GesturePipeline.load(run, precision=p).from_features(audio, text) for p in ("fp32", "bf16")}
+    assert GesturePipeline.load(run, precision="bf16").precision == "bf16"
+    diff = np.abs(poses["bf16"] - poses["fp32"]).mean() / np.abs(poses["fp32"]).mean()
+    assert 0 < diff < 0.02, diff
+    r = cli("cospeech", "sample", run, "--data", clip_dir, "--split", "test", "--cache", cache,
+            "--precision", "bf16", "--out", tmp_path / "s.h5")  # fmt: skip
+    assert r.code == 0, r
 
 
 def test_an_old_layout_run_still_samples_and_generates_but_refuses_resume(cli, tmp_path, clip_dir, cache,
@@ -234,6 +293,8 @@ def test_cli_errors_are_one_line(cli, tmp_path):
 def test_bad_config_values_are_errors(tmp_path, clip_dir, cache):
     with pytest.raises(ConfigError, match="dev_key"):
         fit(tiny(dev_key="banana"), clip_dir, None, tmp_path, device="cpu", cache=cache)
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        fit(tiny(precision="fp16"), clip_dir, None, tmp_path, device="cpu", cache=cache)
     short = write_clip_folder(
         tmp_path / "short", make_synthetic_corpus(n_train=1, n_dev=1, n_test=1, frames=20)
     )

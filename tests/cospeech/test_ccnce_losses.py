@@ -8,19 +8,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gesturekit.cospeech.clusters import PoseClusters, frame_features
-from gesturekit.cospeech.losses import (
+from gesturekit.cospeech.models.contrastive import (
     ClusteredContrast,
-    LambdaSchedule,
     MoCoQueue,
     ccnce_loss_corrected,
     ccnce_loss_reference,
     greedy_batch_clusters,
-    loss_by_name,
     patch_nce,
     pose_similarity,
     soft_dtw,
 )
+from gesturekit.cospeech.training.clusters import PoseClusters, frame_features
+from gesturekit.cospeech.training.losses import LambdaSchedule, loss_by_name
 from gesturekit.errors import ConfigError
 
 torch.set_num_threads(1)

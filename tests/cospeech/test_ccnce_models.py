@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from gesturekit.cospeech.models import MODELS, VelocityDiscriminator, build_model, canonical_name
+from gesturekit.cospeech.models import (
+    MODELS,
+    ModelOptions,
+    VelocityDiscriminator,
+    build_model,
+    canonical_name,
+    config_from_options,
+)
 from gesturekit.cospeech.models.layers import AlignedFusionLayer, AudioEncoder2D, UNet1D, token_positions
 from gesturekit.errors import ConfigError
 
@@ -27,7 +34,9 @@ def _batch():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_maps_speech_to_pose_windows(name):
     audio, text, pose, labels = _batch()
-    m = build_model(name, pose_dim=P, text_dim=D, audio_dim=F, num_clusters=K, d=16, moco_queue=8, window=T)
+    opts = ModelOptions(d=16, moco_queue=8)
+    cfg = config_from_options(name, opts, pose_dim=P, text_dim=D, audio_dim=F, num_clusters=K, window=T)
+    m = build_model(name, cfg)
     if hasattr(m, "fit") and not list(m.parameters()):
         m.fit(audio.numpy(), text.numpy(), pose.numpy())
     m.train()
@@ -52,7 +61,8 @@ def test_reference_names_are_aliases_and_unknown_names_fail():
 def test_paper_configuration_size():
     """The generator without BERT: the reference's 128.5 M minus its 109.7 M BERT, give or take the
     unused MoCo copy of the U-Net the reference also carries."""
-    g = build_model("ccnce", pose_dim=96, text_dim=768, num_clusters=8)
+    reference = dict(d=256, audio_encoder="conv2d", classifier_layers=6, decoder_layers=4, decoder_width=0)
+    g = build_model("ccnce", pose_dim=96, text_dim=768, num_clusters=8, **reference)
     n = sum(p.numel() for p in g.parameters()) / 1e6
     assert 14.0 < n < 19.0
 
@@ -111,8 +121,8 @@ def test_audio_encoder_keeps_frame_rate():
 def test_every_config_file_loads_and_builds_its_model():
     from importlib import resources
 
-    from gesturekit.config import config_to_dict, load_config
-    from gesturekit.cospeech.fit import FitConfig
+    from gesturekit.config import load_config
+    from gesturekit.cospeech.training.fit import FitConfig
 
     # the co-speech presets are the YAML files at the top of the package's configs folder
     top = resources.files("gesturekit") / "configs"
@@ -120,9 +130,8 @@ def test_every_config_file_loads_and_builds_its_model():
     assert {"ccnce", "mix", "ccnce_moco", "ccnce_patchwise", "speech2gesture", "ccnce_fullwidth"} <= set(names)
     for name in names:
         cfg = load_config(FitConfig, name, [])
-        mo = config_to_dict(cfg.model_options)
-        mo.pop("curriculum_epochs")
-        m = build_model(cfg.model, pose_dim=96, text_dim=768, num_clusters=cfg.num_clusters, **mo)
+        m = build_model(cfg.model, config_from_options(cfg.model, cfg.model_options, pose_dim=96, text_dim=768,
+                                                       num_clusters=cfg.num_clusters))  # fmt: skip
         assert sum(p.numel() for p in m.parameters()) > 0, name
     full = load_config(FitConfig, "ccnce_fullwidth", [])
     assert full.model_options.d == 256 and full.model_options.audio_encoder == "conv2d"

@@ -19,20 +19,26 @@ import numpy as np
 import pytest
 import torch
 
-from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
-from gesturekit.cospeech.fit import (
+from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
+from gesturekit.cospeech.models import (
+    MeanPose,
+    MeanPoseConfig,
+    NearestNeighbour,
+    NearestNeighbourConfig,
+    build_model,
+)
+from gesturekit.cospeech.models.bundle import load_model
+from gesturekit.cospeech.training.fit import (
     FitConfig,
     ModelOptions,
     evaluate,
     fit,
-    load_model,
     model_arrays,
-    model_kwargs,
+    model_config,
     prepare,
 )
-from gesturekit.cospeech.inputs import StoreInputs, open_store
-from gesturekit.cospeech.models import MeanPose, NearestNeighbour, build_model
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
 
 torch.set_num_threads(1)
 
@@ -54,7 +60,7 @@ def setup(tmp_path_factory):
     data = write_clip_folder(tmp_path_factory.mktemp("clips") / "c", corpus)
     mo = ModelOptions(d=32, decoder_width=16, cc_stat_epoch=0, curriculum_epochs=1.0)
     cfg = FitConfig(model="ccnce", epochs=8, num_iters=16, batch_size=16, window=32, hop=4, num_clusters=6,
-                    seed=1, lr=2e-3, model_options=mo, amp=False, early_stopping=False)  # fmt: skip
+                    seed=1, lr=2e-3, model_options=mo, precision="fp32", early_stopping=False)  # fmt: skip
     run = tmp_path_factory.mktemp("run")
     t0 = time.perf_counter()
     fit(cfg, data, None, run, device="cpu")
@@ -68,8 +74,8 @@ def test_trained_model_beats_mean_pose_and_nearest_neighbour(setup):
     dev = torch.device("cpu")
     ours = evaluate(G, prep, dev)
     a, t, p = all_windows(prep, prep.train)
-    mean = MeanPose(p.shape[-1]).fit(a, t, p)
-    nn_ = NearestNeighbour(p.shape[-1], a.shape[-1], t.shape[-1], p.shape[1])
+    mean = MeanPose(MeanPoseConfig(p.shape[-1])).fit(a, t, p)
+    nn_ = NearestNeighbour(NearestNeighbourConfig(p.shape[-1], a.shape[-1], t.shape[-1], p.shape[1]))
     nn_.fit(a, t, p)
     for base in (evaluate(mean, prep, dev), evaluate(nn_, prep, dev)):
         assert ours["L1"] < 0.8 * base["L1"], (ours, base)
@@ -111,7 +117,7 @@ def test_cc_nce_pulls_the_latents_of_the_same_gesture_together(setup):
     c.model_options.cc_similarity = "cosine"
     torch.manual_seed(1)
     inp = prep.inputs
-    G = build_model("ccnce", **model_kwargs(c, inp.pose_dim, inp.audio_dim, inp.text_dim, 16))
+    G = build_model("ccnce", model_config(c, inp.pose_dim, inp.audio_dim, inp.text_dim, 16))
     before = _separation(G, prep, labels)
     opt = torch.optim.Adam(G.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)

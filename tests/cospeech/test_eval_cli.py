@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evalfixtures import make_samples_file
-from gesturekit.cospeech.samples import read_samples, write_samples
+from gesturekit.io.samples import read_samples, write_samples
 from gesturekit.render.encode import probe
 
 KEYS = ["l1", "pck", "fid", "w1_vel", "w1_acc", "diversity", "fgd", "beat_consistency"]

@@ -5,14 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gesturekit.cospeech.fgd import FGDRecipe
-from gesturekit.cospeech.metrics import EvalOptions, evaluate_file
-from gesturekit.cospeech.positions import looks_like_rotations, needs_kinematics, to_positions
-from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
-from gesturekit.skeleton import BEAT2, BEAT2_JOINTS, BEAT2_PARENTS, Skeleton, forward_kinematics
+from gesturekit.cospeech.evaluation.fgd import FGDRecipe
+from gesturekit.cospeech.evaluation.metrics import EvalOptions, evaluate_file
+from gesturekit.io.samples import SampleItem, Samples, write_samples
+from gesturekit.skeleton import (
+    BEAT2,
+    BEAT2_JOINTS,
+    BEAT2_PARENTS,
+    Skeleton,
+    forward_kinematics,
+    looks_like_rotations,
+    needs_kinematics,
+    to_positions,
+)
 
 SMALL = FGDRecipe(window=16, hop=8, channels=16, latent=8, epochs=2)
-# how a BEAT2-format model names its samples (see cospeech.sampling): skeleton "smplx6d", units "rad"
+# how a BEAT2-format model names its samples (see cospeech.inference.sampling): skeleton "smplx6d", units "rad"
 MODEL_SKELETON = Skeleton("smplx6d", BEAT2_JOINTS, BEAT2_PARENTS, 3)
 
 
@@ -91,8 +99,8 @@ def test_rendering_generated_rotations_draws_their_positions(beat2_rotations, tm
 
 def test_an_fgd_encoder_of_another_skeleton_is_refused(beat2_rotations, beat2_dir, tmp_path):
     from evalfixtures import moving_poses
-    from gesturekit.cospeech.fgd import train_fgd_encoder
-    from gesturekit.cospeech.pose_metrics import metric_joints, root_joints
+    from gesturekit.cospeech.evaluation.fgd import train_fgd_encoder
+    from gesturekit.cospeech.evaluation.pose_metrics import metric_joints, root_joints
     from gesturekit.errors import DataError
     from gesturekit.skeleton import PATS
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from beat2_fixtures import write_take
-from gesturekit.cospeech.export import export_file, load_motion
-from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
+from gesturekit.cospeech.inference.export import export_file, load_motion
 from gesturekit.errors import ConfigError
 from gesturekit.features.rotations import axis_angle_to_matrix
 from gesturekit.io.beat2 import read_beat2_take
 from gesturekit.io.bvh import read_bvh
+from gesturekit.io.samples import SampleItem, Samples, write_samples
 from gesturekit.skeleton import BEAT2, BEAT2_JOINTS, PATS, forward_kinematics
 
 
@@ -28,9 +28,9 @@ def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     """A ``poses.npz`` written by ``generate`` with a small model trained on a BEAT2 folder."""
-    from gesturekit.cospeech.fit import FitConfig, fit
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.sampling import generate_file
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.inference.sampling import generate_file
+    from gesturekit.cospeech.training.fit import FitConfig, fit
 
     root = tmp_path_factory.mktemp("gen")
     take = write_take(root / "beat2", "2_scott_0_1_1", seconds=12.0, seed=0)
@@ -161,7 +161,7 @@ def test_samples_interval_to_csv(tmp_path: Path) -> None:
     path = samples_file(tmp_path)
     export_file(path, "csv", tmp_path / "a.csv", interval="a", which="ground_truth")
     df = pd.read_csv(tmp_path / "a.csv")
-    from gesturekit.cospeech.samples import read_samples
+    from gesturekit.io.samples import read_samples
 
     gt = read_samples(path).items[0].ground_truth
     np.testing.assert_allclose(df[["x", "y"]].to_numpy().reshape(10, 52, 2), gt, rtol=1e-5)

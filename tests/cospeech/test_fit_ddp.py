@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
-from gesturekit.cospeech.inputs import open_store
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.store_inputs import open_store
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 from gesturekit.store.dataset import WindowDataset
 
 torch.set_num_threads(1)

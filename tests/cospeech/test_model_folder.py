@@ -13,11 +13,11 @@ import torch
 from safetensors.numpy import load_file
 
 from beat2_fixtures import write_take
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.cospeech.models import build_model
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 from gesturekit.errors import FormatError
 from gesturekit.model_card import LICENCES, dataset_of, write_model_folder
 from gesturekit.train.logging import read_metrics_csv
@@ -50,7 +50,7 @@ def run(tmp_path_factory) -> Path:
 def test_config_json_rebuilds_the_model(run: Path) -> None:
     config = json.loads((run / "config.json").read_text())
     assert config["model_type"] == "gesturekit-cospeech" and config["architecture"] == "ccnce"
-    model = build_model(config["architecture"], **config["model_kwargs"])  # config.json alone
+    model = build_model(config["architecture"], config["model_kwargs"])  # config.json alone
     weights = {
         k[len("model.") :]: v for k, v in load_file(run / "model.safetensors").items() if k.startswith("model.")
     }

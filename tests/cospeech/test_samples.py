@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from gesturekit.cospeech.samples import SampleItem, Samples, read_samples, write_samples
 from gesturekit.errors import FormatError
+from gesturekit.io.samples import SampleItem, Samples, read_samples, write_samples
 from gesturekit.records import Segment
 from gesturekit.skeleton import PATS, pats_flat_to_joints, pats_joints_to_flat
 

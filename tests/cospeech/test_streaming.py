@@ -3,6 +3,7 @@ errors, and ``cospeech stream`` against ``cospeech generate`` on a real BEAT2 ta
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -11,11 +12,11 @@ import pytest
 import torch
 
 from gesturekit.cospeech import StreamingGenerator
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.cospeech.models import build_model
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.records import Audio
 
@@ -90,6 +91,19 @@ def test_streamed_poses_equal_offline_generation_for_any_chunking(pipe, chunking
     got = _stream(gen, y, CHUNKINGS[chunking])
     assert got.shape == ref.shape
     assert np.abs(got - ref).max() <= 1e-4
+
+
+def test_streaming_in_bf16_matches_offline_bf16_to_its_rounding(pipe):
+    """``precision: bf16`` (forced on any CPU here) streams through the causal convolutions' fast
+    path in bfloat16; the poses equal offline bf16 generation to bf16 rounding and stay near fp32."""
+    low = copy.copy(pipe)
+    low.precision = "bf16"
+    y = _speech(4.1)
+    ref32, ref16 = pipe(Audio(y, SR)), low(Audio(y, SR))
+    got = _stream(StreamingGenerator(low), y, CHUNKINGS["mixed"])
+    scale = np.abs(ref32).mean()
+    assert 0 < np.abs(ref16 - ref32).mean() < 0.005 * scale  # bf16 did run, and close to fp32
+    assert np.abs(got - ref16).mean() < 0.005 * scale
 
 
 @pytest.mark.parametrize("n", [1067, 1600, 3 * SR + 1, 5 * SR - 1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
 from gesturekit.errors import ConfigError
 
 

@@ -14,12 +14,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gesturekit.cospeech.data import TEXT_FEATURES, combine_text_features, read_clip_folder, write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, fit, load_model
-from gesturekit.cospeech.inputs import StoreInputs, open_store
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.speech_inputs import hashed_word_vector, words_at_frames
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.speech_inputs import hashed_word_vector, words_at_frames
+from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import (
+    TEXT_FEATURES,
+    combine_text_features,
+    read_clip_folder,
+    write_clip_folder,
+)
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
+from gesturekit.cospeech.models.bundle import load_model
+from gesturekit.cospeech.training.fit import FitConfig, fit
 from gesturekit.errors import DataError, FormatError
 from gesturekit.io.audio import read_audio
 from gesturekit.io.pats_write import make_synthetic_pats

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from gesturekit.cospeech.data import Corpus, FeatureClip, write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
-from gesturekit.cospeech.inputs import StoreInputs, open_store
+from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import Corpus, FeatureClip, write_clip_folder
+from gesturekit.cospeech.inference.pipeline import GesturePipeline
+from gesturekit.cospeech.inference.sampling import sample_split
 from gesturekit.cospeech.models.layers import TextEncoder
-from gesturekit.cospeech.pipeline import GesturePipeline
-from gesturekit.cospeech.sampling import sample_split
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.io.pats import PatsCorpus, read_pats_interval
 from gesturekit.io.pats_write import make_synthetic_pats

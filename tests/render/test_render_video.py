@@ -160,9 +160,9 @@ def test_pats_format_interval_video_matches_its_mp3(tmp_path):
     as the interval's audio, to within one frame, with a video and an audio stream."""
     import subprocess
 
-    from gesturekit.cospeech.samples import SampleItem, Samples, write_samples
     from gesturekit.io.pats import PatsCorpus, read_pats_interval
     from gesturekit.io.pats_write import make_synthetic_pats
+    from gesturekit.io.samples import SampleItem, Samples, write_samples
     from gesturekit.render.encode import ffmpeg_exe
     from gesturekit.skeleton import pats_flat_to_joints
 

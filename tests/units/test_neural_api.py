@@ -181,14 +181,23 @@ def test_readme_neural_python_example_runs(runs, monkeypatch):
     assert scope["scores"].shape == (6, 1269) and scope["recon"].shape == (1269, 12)
 
 
+def _frozen(net, affine=None):
+    """The torch backend's frozen network of ``net`` (affine: ``(shift, scale)`` ``(channels, 1)``)."""
+    from gesturekit.units.neural.models import VAECNMF
+    from gesturekit.units.ops._torch import FrozenNet
+
+    head = net.mean_scores if isinstance(net, VAECNMF) else None
+    dec = net.decoder
+    return FrozenNet(net.encoder.layers(), net.encoder.final_relu, head, dec.gestures(), dec.centre, affine)
+
+
 @pytest.mark.parametrize("method", ["ae", "vae"])
 def test_fast_inference_equals_the_network_dense_and_sparse_scores(method):
-    from gesturekit.units.neural.api import FastInference
     from gesturekit.units.neural.models import NetConfig, build_net
 
     torch.manual_seed(0)
     net = build_net(method, 12, NetConfig(gestures=20, width=7, kernels=[5, 3])).eval()
-    fast = FastInference(net)
+    fast = _frozen(net)
     x = torch.randn(1, 12, 300)
     with torch.no_grad():
         assert torch.allclose(fast.encode(x), net.encode(x), rtol=1e-5, atol=1e-6)
@@ -205,7 +214,6 @@ def test_fast_inference_equals_the_network_dense_and_sparse_scores(method):
 def test_fast_inference_pruned_scores_and_data_units(kernels, frames):
     """The last layer computes only the gestures that can fire; the decoder, given those rows,
     and the decoder to data units (scale and shift folded in) give the network's figures."""
-    from gesturekit.units.neural.api import FastInference
     from gesturekit.units.neural.models import NetConfig, build_net
 
     torch.manual_seed(0)
@@ -214,7 +222,7 @@ def test_fast_inference_pruned_scores_and_data_units(kernels, frames):
         net.encoder.convs[-1].bias[2:] -= 100.0  # 18 gestures can never fire on this input
         net.encoder.convs[-1].bias[:2] += 1.0
     shift, scale = torch.randn(12, 1), torch.rand(12, 1) + 0.5
-    fast = FastInference(net, (shift, scale))
+    fast = _frozen(net, (shift, scale))
     x = torch.randn(1, 12, frames)
     with torch.no_grad():
         h, rows, hr = fast.encode_rows(x)
@@ -225,7 +233,7 @@ def test_fast_inference_pruned_scores_and_data_units(kernels, frames):
         assert torch.allclose(y, net.decode(h) * scale + shift, rtol=1e-5, atol=1e-5)
         with torch.no_grad():
             net.encoder.convs[-1].bias[:2] -= 100.0  # no gesture can fire: zeros, the mean posture
-        fast = FastInference(net, (shift, scale))
+        fast = _frozen(net, (shift, scale))
         h, y = fast.reconstruct(x)
         assert not h.any() and torch.allclose(y[0], shift.expand(12, frames))
         for used in (20, 10, 3, 0):  # the dense, pruned-product, few-gesture and empty paths
@@ -243,22 +251,22 @@ def test_fast_inference_rests_the_bound_after_it_prunes_too_little():
     """After the bound fails to remove a quarter of the gestures, the next ``BOUND_REST``
     utterances run the plain last layer, then the bound is tried again; the scores are the
     network's throughout."""
-    from gesturekit.units.neural import api
     from gesturekit.units.neural.models import NetConfig, build_net
+    from gesturekit.units.ops import _torch
 
     torch.manual_seed(0)
     net = build_net("ae", 12, NetConfig(gestures=20, width=7, kernels=[5, 3])).eval()
     with torch.no_grad():
         net.encoder.convs[-1].bias[2:] -= 100.0  # 18 gestures cannot fire on a moderate input
         net.encoder.convs[-1].bias[:2] += 1.0
-    fast = api.FastInference(net)
+    fast = _frozen(net)
     quiet = torch.randn(1, 12, 100)
     loud = 1e4 * quiet  # so large that the bound rules out no gesture
     with torch.no_grad():
         h, rows, _ = fast.encode_rows(loud)
         assert rows is None and torch.allclose(h, net.encode(loud), rtol=1e-5, atol=1e-2)
         want = net.encode(quiet)
-        for _ in range(api.BOUND_REST):  # resting: the plain layer
+        for _ in range(_torch.BOUND_REST):  # resting: the plain layer
             h, rows, _ = fast.encode_rows(quiet)
             assert rows is None and torch.allclose(h, want, rtol=1e-5, atol=1e-6)
         h, rows, hr = fast.encode_rows(quiet)  # tried again: it prunes
@@ -268,13 +276,12 @@ def test_fast_inference_rests_the_bound_after_it_prunes_too_little():
 @pytest.mark.parametrize("used", [16, 20, 25])
 def test_fast_decode_of_a_few_of_many_gestures(used):
     """Few used gestures of 100 (both the conv1d and the explicit im2col product branch)."""
-    from gesturekit.units.neural.api import FastInference
     from gesturekit.units.neural.models import NetConfig, build_net
 
     torch.manual_seed(0)
     net = build_net("ae", 12, NetConfig(gestures=100, width=10, kernels=[5, 3])).eval()
     shift, scale = torch.randn(12, 1), torch.rand(12, 1) + 0.5
-    fast = FastInference(net, (shift, scale))
+    fast = _frozen(net, (shift, scale))
     h = torch.zeros(1, 100, 200)
     h[0, torch.randperm(100)[:used]] = torch.rand(used, 200)
     with torch.no_grad():
@@ -284,15 +291,15 @@ def test_fast_decode_of_a_few_of_many_gestures(used):
 
 
 def test_short_utterances_run_on_one_thread_and_restore_the_count():
-    from gesturekit.units.neural import api
+    from gesturekit.units import ops
 
     n = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        with api.small_input_threads(1000):
+        with ops.small_input_threads(1000):
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
-        with api.small_input_threads(api.ONE_THREAD_FRAMES + 1):  # long inputs keep the threads
+        with ops.small_input_threads(ops.ONE_THREAD_FRAMES + 1):  # long inputs keep the threads
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(n)

@@ -1,6 +1,6 @@
-"""The compiled encode + reconstruct of a frozen AE-CNMF (units/neural/fused.py): the same scores
-and reconstruction as plain torch convolutions, whatever the layer shapes, utterance length or
-number of time chunks, and its use (or not) by NeuralUnitModel."""
+"""The compiled encode + reconstruct of a frozen AE-CNMF (units/ops/_kernels/inference.py): the same
+scores and reconstruction as plain torch convolutions, whatever the layer shapes, utterance length
+or number of time chunks, and its use (or not) by NeuralUnitModel through gesturekit.units.ops."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from gesturekit.features.normalize import Normalizer
-from gesturekit.units.neural import fused
+from gesturekit.units import ops
 from gesturekit.units.neural.api import NeuralUnitModel
-from gesturekit.units.neural.models import NetConfig, build_net, convolutive_decode
+from gesturekit.units.neural.models import NetConfig, build_net
+from gesturekit.units.ops import _kernels
+from gesturekit.units.ops._kernels import inference as fused
 
-pytestmark = pytest.mark.skipif(not fused.AVAILABLE, reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 
 
 def _net(channels: int, gestures: int, width: int, hidden: int, kernels: list[int], seed: int):
@@ -34,12 +36,12 @@ def _plain(net, x: np.ndarray, shift: np.ndarray, scale: np.ndarray) -> tuple[np
         a = torch.from_numpy(((x - shift) / scale).T.copy())[None]
         for conv in net64.encoder.convs:
             a = F.conv1d(a, conv.weight, conv.bias, padding=conv.padding[0]).relu()
-        y = convolutive_decode(a, net64.decoder.gestures(), net64.decoder.centre)[0].numpy().T
+        y = ops.reconstruct(net64.decoder.gestures(), a, net64.decoder.centre)[0].numpy().T
     net.float()
     return a[0].numpy(), y * scale + shift
 
 
-def _kernels(net, shift, scale) -> fused.FusedReconstruct:
+def _compiled(net, shift, scale) -> fused.FusedReconstruct:
     layers = [(c.weight.detach().numpy(), c.bias.detach().numpy()) for c in net.encoder.convs]
     gestures = net.decoder.gestures().detach().numpy()
     return fused.FusedReconstruct(layers, gestures, net.decoder.centre, shift, scale)
@@ -62,7 +64,7 @@ def test_fused_equals_plain_convolutions(kernels, hidden, gestures, width, frame
         np.sin(t / rng.uniform(3, 30, size=channels)) + 0.3 * rng.normal(size=(frames, channels))
     )
     h_ref, y_ref = _plain(net, x, shift.astype(np.float64), scale.astype(np.float64))
-    kern = _kernels(net, shift, scale)
+    kern = _compiled(net, shift, scale)
     for threads in (1, 3):
         h, y = kern.reconstruct(x, threads=threads)
         assert h.shape == (gestures, frames) and y.shape == (frames, channels)
@@ -78,13 +80,13 @@ def test_time_chunks_give_the_same_bits_as_one_chunk():
     net = _net(12, 30, 10, 12, [15, 3, 3], seed=1)
     rng = np.random.default_rng(1)
     x = np.cumsum(rng.normal(size=(1300, 12)), 0).astype(np.float32) * 0.1
-    kern = _kernels(net, np.zeros(12, np.float32), np.ones(12, np.float32))
+    kern = _compiled(net, np.zeros(12, np.float32), np.ones(12, np.float32))
     h1, y1 = kern.reconstruct(x, threads=1)
     for threads in (2, 5):  # chunks of 650 and 260 frames, each with its halo recomputed
         h, y = kern.reconstruct(x, threads=threads)
         np.testing.assert_array_equal(h, h1)
         np.testing.assert_array_equal(y, y1)
-    assert len(x) // fused.MIN_CHUNK_FRAMES >= 5
+    assert len(x) // _kernels.MIN_CHUNK_FRAMES >= 5
 
 
 def _model(net, channels: int, rng) -> NeuralUnitModel:
@@ -96,33 +98,33 @@ def _model(net, channels: int, rng) -> NeuralUnitModel:
 def test_unit_model_takes_the_fused_path_and_agrees_with_torch(monkeypatch):
     rng = np.random.default_rng(2)
     model = _model(_net(8, 20, 6, 0, [15, 3, 3], seed=2), 8, rng)
-    assert model._fused is not None
+    assert model._infer._compiled is not None
     x = np.cumsum(rng.normal(size=(700, 8)), 0) * 0.3 + 1
     h, y = model.reconstruct(x)
     h_enc = model.encode(x)
-    model._fused = None  # the torch path (FastInference)
+    model._infer._compiled = None  # the torch backend (FrozenNet)
     h_t, y_t = model.reconstruct(x)
     np.testing.assert_allclose(h, h_t, atol=1e-5 * (1 + np.abs(h_t).max()))
     np.testing.assert_allclose(y, y_t, atol=1e-5 * (1 + np.abs(y_t).max()))
     np.testing.assert_array_equal(h_enc, h)
-    monkeypatch.setattr(fused, "ENABLED", False)  # GESTUREKIT_FUSED=0
-    assert _model(_net(8, 20, 6, 0, [5], seed=2), 8, rng)._fused is None
+    monkeypatch.setattr(_kernels, "ENABLED", False)  # GESTUREKIT_FUSED=0
+    assert _model(_net(8, 20, 6, 0, [5], seed=2), 8, rng)._infer._compiled is None
 
 
 def test_models_it_cannot_run_keep_the_torch_path():
     rng = np.random.default_rng(3)
     torch.manual_seed(3)
     vae = build_net("vae", 4, NetConfig(gestures=5, width=3, kernels=[3]))
-    assert _model(vae, 4, rng)._fused is None  # log-normal posterior means, not ReLU scores
+    assert _model(vae, 4, rng)._infer._compiled is None  # log-normal posterior means, not ReLU scores
     names = [f"c{i}" for i in range(4)]
     split = Normalizer("zscore", nonneg_split=True).fit([rng.normal(size=(100, 4))], channels=names)
     model = NeuralUnitModel(_net(8, 5, 3, 0, [3], seed=3), split, names, 200.0, {})
-    assert model._fused is None  # each channel split in two: not an affine map of the data
+    assert model._infer._compiled is None  # each channel split in two: not an affine map of the data
 
 
 def test_shapes_that_do_not_chain_are_refused_before_any_kernel_runs():
     net = _net(6, 9, 5, 0, [5, 3], seed=4)
-    kern = _kernels(net, np.zeros(6, np.float32), np.ones(6, np.float32))
+    kern = _compiled(net, np.zeros(6, np.float32), np.ones(6, np.float32))
     with pytest.raises(ValueError, match=r"expected \(time, 6\) data"):
         kern.reconstruct(np.zeros((50, 5), np.float32))
     with pytest.raises(ValueError, match=r"expected \(time, 6\) data"):
@@ -164,7 +166,7 @@ def test_decoder_equals_the_torch_decoder(frames, density, signed):
     for centre in (0, 4, 8):
         h64, g64 = torch.from_numpy(h.astype(np.float64))[None], torch.from_numpy(gest.astype(np.float64))
         with torch.no_grad():  # float64 reference
-            ref = convolutive_decode(h64, g64, centre)[0].numpy().T
+            ref = ops.reconstruct(g64, h64, centre)[0].numpy().T
         ref = ref * scale + shift
         dec = fused.FusedDecoder(gest, centre, shift, scale)
         y1 = dec.decode(h, threads=1)
@@ -198,13 +200,13 @@ def test_unit_model_decode_is_compiled_and_agrees_with_torch(kind):
         norm = Normalizer("zscore").fit(data, channels=names)
         net = build_net(kind, 4, NetConfig(gestures=9, width=7, kernels=[3]))
     model = NeuralUnitModel(net.eval(), norm, names, 200.0, {})
-    assert model._decoder is not None
+    assert model._infer._decoder is not None
     for density in (1.0, 0.2):
         h = _scores(rng, 9, 777, density)
         y = model.decode(h)
-        model_decoder, model._decoder = model._decoder, None  # the torch path
+        model_decoder, model._infer._decoder = model._infer._decoder, None  # the torch path
         y_t = model.decode(h)
-        model._decoder = model_decoder
+        model._infer._decoder = model_decoder
         assert y.shape == y_t.shape == (777, 4)
         np.testing.assert_allclose(y, y_t, atol=1e-5 * (1 + np.abs(y_t).max()))
 
@@ -231,7 +233,7 @@ def test_numba_threads_follow_torch_and_are_restored(parallel_decodes):
     pool = numba.config.NUMBA_NUM_THREADS
     rng = np.random.default_rng(6)
     dec = fused.FusedDecoder(rng.normal(size=(6, 5, 3)).astype(np.float32), 1, np.zeros(6), np.ones(6))
-    h = _scores(rng, 5, 4 * fused.MIN_CHUNK_FRAMES, 0.3)
+    h = _scores(rng, 5, 4 * _kernels.MIN_CHUNK_FRAMES, 0.3)
     torch_before, numba_before = torch.get_num_threads(), numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -242,9 +244,9 @@ def test_numba_threads_follow_torch_and_are_restored(parallel_decodes):
         numba.set_num_threads(pool)
         dec.decode(h, torch.get_num_threads())  # one thread: the serial kernel, no parallel region
         assert numba.get_num_threads() == pool
-        with fused.numba_threads(1):
+        with _kernels.numba_threads(1):
             assert numba.get_num_threads() == 1
-        with pytest.raises(KeyError), fused.numba_threads(1):
+        with pytest.raises(KeyError), _kernels.numba_threads(1):
             raise KeyError("restored on errors too")
         assert numba.get_num_threads() == pool
     finally:
@@ -256,9 +258,7 @@ def test_numba_threads_follow_torch_and_are_restored(parallel_decodes):
 def test_unit_model_decodes_short_scores_on_one_thread(monkeypatch, parallel_decodes):
     import numba
 
-    from gesturekit.units.neural import api
-
-    monkeypatch.setattr(api, "ONE_THREAD_FRAMES", 600)
+    monkeypatch.setattr(ops, "ONE_THREAD_FRAMES", 600)
     rng = np.random.default_rng(7)
     model = _model(_net(6, 5, 3, 0, [3], seed=7), 6, rng)
     before = torch.get_num_threads()

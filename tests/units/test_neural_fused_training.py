@@ -1,4 +1,5 @@
-"""The compiled AE-CNMF training step (loss and gradients) against autograd on the torch path."""
+"""The compiled AE-CNMF training step (ops.compiled_ae_objective: loss and gradients) against
+autograd on the torch backend, and when a training step takes it."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from gesturekit.units.neural import fused, fused_training
+from gesturekit.units import ops
 from gesturekit.units.neural.config import LossConfig
 from gesturekit.units.neural.data import make_batch
 from gesturekit.units.neural.models import NetConfig, build_net
-from gesturekit.units.neural.objective import objective, training_objective
+from gesturekit.units.neural.objective import compiled_step, objective, training_objective
+from gesturekit.units.ops import _kernels
 
-pytestmark = pytest.mark.skipif(not fused.AVAILABLE, reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+
+
+def compiled(net, batch, cfg: LossConfig):
+    """The compiled objective of an AE-CNMF on a batch."""
+    layers, dec = net.encoder.layers(), net.decoder
+    return ops.compiled_ae_objective(batch.x, batch.lengths, layers, dec.gestures(), dec.centre, cfg)
+
 
 LENGTHS = [(37, 50, 12), (64,), (1, 2, 9), (30, 30)]
 NETS = [  # (channels, gestures, width, kernels, hidden)
@@ -72,7 +81,7 @@ def _errors(parts, grads, parts_ref, grads_ref) -> tuple[float, float]:
 def _assert_close(net, batch, cfg: LossConfig) -> None:
     """The compiled loss, parts and gradients are as close to float64 autograd as the float32 torch
     path is (within 4x, or 1e-6 / 2e-5 relative where that path is closer still)."""
-    _, parts, grads = _grads(net, lambda: fused_training.fused_objective(net, batch, cfg))
+    _, parts, grads = _grads(net, lambda: compiled(net, batch, cfg))
     _, parts32, grads32 = _grads(net, lambda: objective(net(batch.x, batch.mask), batch, cfg))
     _, parts_ref, grads_ref = _reference(net, batch, cfg)
     e_parts, e_grads = _errors(parts, grads, parts_ref, grads_ref)
@@ -118,7 +127,7 @@ def test_gradients_do_not_depend_on_the_thread_count() -> None:
         runs = []
         for threads in (1, 2, 3):
             torch.set_num_threads(threads)
-            runs.append(_grads(net, lambda: fused_training.fused_objective(net, batch, LossConfig())))
+            runs.append(_grads(net, lambda: compiled(net, batch, LossConfig())))
     finally:
         torch.set_num_threads(before)
     for loss, _, grads in runs[1:]:
@@ -130,19 +139,19 @@ def test_training_objective_takes_the_compiled_path_only_where_it_applies(monkey
     net = _net(4, 20, 5, [5, 3, 3], 0)
     batch = _batch(4, (20, 8))
     calls = []
-    original = fused_training.fused_objective
-    monkeypatch.setattr(fused_training, "fused_objective", lambda *a: calls.append(1) or original(*a))
+    original = ops.compiled_ae_objective
+    monkeypatch.setattr(ops, "compiled_ae_objective", lambda *a: calls.append(1) or original(*a))
     training_objective(net, net, batch, LossConfig())
     assert calls == [1]
-    assert not fused_training.applies(torch.nn.Sequential(net), net, batch)  # a distributed wrapper
+    assert not compiled_step(torch.nn.Sequential(net), net, batch)  # a distributed wrapper
     vae = build_net("vae", 4, NetConfig(gestures=5, width=3, kernels=[3]))
-    assert not fused_training.applies(vae, vae, batch)
+    assert not compiled_step(vae, vae, batch)
     with_head = build_net("ae", 4, NetConfig(gestures=5, width=3, kernels=[3]), n_phones=3)
-    assert not fused_training.applies(with_head, with_head, batch)
+    assert not compiled_step(with_head, with_head, batch)
     with torch.no_grad():
-        assert not fused_training.applies(net, net, batch)
-    monkeypatch.setattr(fused, "ENABLED", False)  # GESTUREKIT_FUSED=0
-    assert not fused_training.applies(net, net, batch)
+        assert not compiled_step(net, net, batch)
+    monkeypatch.setattr(_kernels, "ENABLED", False)  # GESTUREKIT_FUSED=0
+    assert not compiled_step(net, net, batch)
     loss, _ = training_objective(net, net, batch, LossConfig())  # the torch path
     assert calls == [1] and loss.requires_grad
 
@@ -151,13 +160,13 @@ def test_a_batch_that_does_not_fit_the_network_is_refused() -> None:
     net = _net(4, 20, 5, [5, 3, 3], 0)
     batch = _batch(3, (20, 8))
     with pytest.raises(ValueError, match="does not fit the network"):
-        fused_training.fused_objective(net, batch, LossConfig())
+        compiled(net, batch, LossConfig())
     batch = _batch(4, (20, 8))
     batch.lengths = torch.tensor([25, 8])
     with pytest.raises(ValueError, match="does not fit the network"):
-        fused_training.fused_objective(net, batch, LossConfig())
+        compiled(net, batch, LossConfig())
     with pytest.raises(ValueError, match="unknown reconstruction"):
-        fused_training.fused_objective(net, _batch(4, (20, 8)), LossConfig(reconstruction="huber"))
+        compiled(net, _batch(4, (20, 8)), LossConfig(reconstruction="huber"))
 
 
 def test_a_first_compile_is_announced_once(tmp_path, monkeypatch) -> None:
@@ -175,30 +184,30 @@ def test_a_first_compile_is_announced_once(tmp_path, monkeypatch) -> None:
     said: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
-    monkeypatch.setattr(fused, "_announced", set())
-    fused.log.addHandler(handler)
-    level = fused.log.level
-    fused.log.setLevel(logging.INFO)
+    monkeypatch.setattr(_kernels, "_announced", set())
+    _kernels.log.addHandler(handler)
+    level = _kernels.log.level
+    _kernels.log.setLevel(logging.INFO)
     try:
         os.utime(index, (1, 2e9))  # a cache newer than its source: loaded, nothing to say
-        fused.announce_compile("test kernels", 5, kernel)
+        _kernels.announce_compile("test kernels", 5, kernel)
         assert said == []
         os.utime(index, (1, 1))  # a stale cache (or none): compiled now, said once
-        fused.announce_compile("more kernels", 5, kernel)
-        fused.announce_compile("more kernels", 5, kernel)
+        _kernels.announce_compile("more kernels", 5, kernel)
+        _kernels.announce_compile("more kernels", 5, kernel)
         index.unlink()
-        fused.announce_compile("other kernels", 5, kernel)
+        _kernels.announce_compile("other kernels", 5, kernel)
         assert said == [
             "compiling the more kernels (first use only: about 5 s; cached on disk afterwards)",
             "compiling the other kernels (first use only: about 5 s; cached on disk afterwards)",
         ]
     finally:
-        fused.log.removeHandler(handler)
-        fused.log.setLevel(level)
+        _kernels.log.removeHandler(handler)
+        _kernels.log.setLevel(level)
 
 
 def test_gestures_that_do_not_fit_the_encoder_are_refused() -> None:
     net = _net(4, 20, 5, [5, 3, 3], 0)
     net.decoder.param = torch.nn.Parameter(torch.zeros(4, 19, 5))  # one gesture short of the scores
     with pytest.raises(ValueError, match="do not chain"):
-        fused_training.fused_objective(net, _batch(4, (20, 8)), LossConfig())
+        compiled(net, _batch(4, (20, 8)), LossConfig())

@@ -137,12 +137,12 @@ def test_hoyer_extremes_and_masking():
 
 @pytest.mark.parametrize("width", [10, 7, 1])
 def test_hand_written_decoder_backward_passes_gradcheck(width):
-    from gesturekit.units.neural.models import convolutive_decode
+    from gesturekit.units import ops
 
     torch.manual_seed(0)
     h = torch.rand(2, 3, 12, dtype=torch.float64, requires_grad=True)
     w = torch.randn(4, 3, width, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda h, w: convolutive_decode(h, w, (width - 1) // 2), (h, w))
+    assert torch.autograd.gradcheck(lambda h, w: ops.reconstruct(w, h, (width - 1) // 2), (h, w))
 
 
 def test_first_encoder_layer_gemm_equals_conv1d_with_gradients():
@@ -164,7 +164,7 @@ def test_first_encoder_layer_gemm_equals_conv1d_with_gradients():
 
 @pytest.mark.parametrize("padded", [False, True])
 def test_fused_score_norms_gradient_equals_autograd(padded, monkeypatch):
-    from gesturekit.units.neural import losses
+    from gesturekit.units import ops
 
     torch.manual_seed(0)
     h0 = torch.relu(torch.randn(3, 5, 20, dtype=torch.float64))
@@ -180,7 +180,7 @@ def test_fused_score_norms_gradient_equals_autograd(padded, monkeypatch):
         hm = h if m is None else h * m
         return h.sum(1), h.square().sum(1), hm.sum(-1), hm.square().sum(-1)
 
-    monkeypatch.setattr(losses._ScoreNorms, "apply", plain_norms)
+    monkeypatch.setattr(ops, "score_norms", plain_norms)
     h2 = h0.clone().requires_grad_()
     plain = sparsity_terms(h2, mask)
     sum(plain.values()).backward()
@@ -193,7 +193,8 @@ def test_fused_score_norms_gradient_equals_autograd(padded, monkeypatch):
 def test_dead_gesture_shortcuts_give_the_plain_gradients(monkeypatch):
     """Gestures with no positive score in a batch are skipped in the last encoder layer's
     backward and in the decoder; every parameter's gradient must equal the plain path's."""
-    from gesturekit.units.neural import models
+    from gesturekit.units import ops
+    from gesturekit.units.ops import _torch
 
     torch.manual_seed(0)
     net = AECNMF(5, NetConfig(gestures=8, width=5, kernels=[7, 3])).double()
@@ -212,10 +213,9 @@ def test_dead_gesture_shortcuts_give_the_plain_gradients(monkeypatch):
 
     h, fast = loss_and_grads()
     assert (h.amax((0, 2)) > 0).sum() == 5  # the shortcut really runs (5 of 8 used < 75 %)
-    plain_decode = models.convolutive_decode
-    monkeypatch.setattr(models, "convolutive_decode", lambda h, w, c, relu_scores=False: plain_decode(h, w, c))
+    monkeypatch.setattr(ops, "_prune_scores", lambda relu_scores, h: False)
     monkeypatch.setattr(
-        models._ConvReLU, "apply", lambda z, w, b, p: torch.relu(torch.nn.functional.conv1d(z, w, b, padding=p))
+        _torch.ConvReLU, "apply", lambda z, w, b, p: torch.relu(torch.nn.functional.conv1d(z, w, b, padding=p))
     )
     _, plain = loss_and_grads()
     for (name, _), got, want in zip(net.named_parameters(), fast, plain, strict=True):
@@ -225,7 +225,7 @@ def test_dead_gesture_shortcuts_give_the_plain_gradients(monkeypatch):
 
 @pytest.mark.parametrize("signed_input", [False, True])
 def test_relu_conv1d_skips_only_channels_that_cannot_fire(signed_input):
-    from gesturekit.units.neural.models import bound_weights, channels_that_can_fire, relu_conv1d
+    from gesturekit.units.ops._torch import bound_weights, channels_that_can_fire, relu_conv1d
 
     torch.manual_seed(0)
     x = torch.randn(2, 6, 50)

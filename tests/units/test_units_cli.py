@@ -63,3 +63,19 @@ def test_cli_errors_are_one_line(cli, tmp_path: Path) -> None:
 def test_units_help_in_a_fresh_process() -> None:
     r = run_cli_subprocess("units", "fit", "--help")
     assert r.code == 0 and "--gestures" in r.out and "--method" in r.out
+
+
+def test_fit_in_bf16_says_it_computes_in_fp32_and_does(cli, tmp_path: Path) -> None:
+    write_planted_nema(tmp_path / "data")
+    common = ["units", "fit", "--method", "cnmf", "--data", tmp_path / "data", "--gestures", "3",
+              "--width", "11", "--epochs", "5", "--seed", "1", "--no-figures", "--json"]  # fmt: skip
+    r = cli(*common, "--precision", "bf16", "--out", tmp_path / "bf16")
+    assert r.code == 0, r
+    assert r.err.count("units fit computes in fp32") == 1
+    r = cli(*common, "--out", tmp_path / "fp32")
+    assert r.code == 0 and "computes in fp32" not in r.err, r
+    from gesturekit.checkpoint import load_checkpoint
+
+    a, _ = load_checkpoint(tmp_path / "bf16" / "model")
+    b, _ = load_checkpoint(tmp_path / "fp32" / "model")
+    assert set(a) == set(b) and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)

@@ -44,6 +44,17 @@ def add_run_options(parser: argparse.ArgumentParser, *, out_required: bool = Tru
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
 
 
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """--precision fp32|bf16 (:mod:`gesturekit.precision`; default: the config's, else fp32)."""
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="numerics: fp32, or bf16 mixed precision (bfloat16 matrix products and convolutions, float32 "
+        "weights and losses) where the CPU or GPU supports it, else fp32 with one log line",
+    )
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(to_json(obj) + "\n")
     sys.stdout.flush()

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gesturekit.cli.common import add_group, add_run_options, print_json
+from gesturekit.cli.common import add_group, add_precision_option, add_run_options, print_json
 from gesturekit.errors import ConfigError
 
 SUBMODULES = ["gesturekit.cli.units_neural"]
@@ -43,6 +43,7 @@ def register(sub: Any) -> None:
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_run_options(p)
+    add_precision_option(p)
     p.set_defaults(func=run_fit)
 
     e = group.add_parser(
@@ -95,6 +96,7 @@ def run_fit(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "device": args.device,
         "threads": args.threads,
+        "precision": args.precision,
     }
     if args.no_figures:
         flags["figures"] = False

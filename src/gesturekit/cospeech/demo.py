@@ -4,7 +4,7 @@ Data: the BEAT2 sample take (``../shared/realdata/beat2_sample``: no split CSV, 
 the last 20% held out) when it exists, else the built-in synthetic corpus. Writes into
 ``out_dir``: the run folder ``run/`` (model, config, metrics, state), the packed data in
 ``store-cache/``, ``samples.h5`` (generated and ground-truth poses of the held-out part, the
-layout of :mod:`gesturekit.cospeech.samples`) and ``generated/poses.npz``
+layout of :mod:`gesturekit.io.samples`) and ``generated/poses.npz``
 (gestures for a whole recording: the BEAT2 take's audio, or a synthetic clip's features).
 """
 
@@ -29,11 +29,11 @@ def _beat2_dir() -> Path | None:
 
 
 def step(out_dir: str | Path, seed: int = 0, quick: bool = False) -> dict[str, Any]:
-    from gesturekit.cospeech.data import write_clip_folder
-    from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.sampling import generate_file, sample_split
-    from gesturekit.cospeech.synthetic import make_synthetic_corpus
+    from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+    from gesturekit.cospeech.data.types import write_clip_folder
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.inference.sampling import generate_file, sample_split
+    from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,8 @@ def log_mel_400(y: np.ndarray, sr: int) -> np.ndarray:
 
 def log_mel_400_rows(mag: np.ndarray) -> np.ndarray:
     """``(frames, 257)`` magnitudes (:func:`frame_magnitude` of 512-sample frames, window 400) ->
-    the ``log_mel_400`` rows ``(frames, 64)``; row by row, as :mod:`gesturekit.cospeech.streaming` needs."""
+    the ``log_mel_400`` rows ``(frames, 64)``; row by row, as
+    :mod:`gesturekit.cospeech.inference.streaming` needs."""
     mel = mag @ mel_filterbank(SAMPLE_RATE, 512, 64, 125.0, 7500.0, False).T
     mel[mel == 0] = 1e-6
     return np.log(mel).astype(np.float32)

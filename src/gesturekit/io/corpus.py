@@ -11,6 +11,7 @@ Two layouts are recognised:
 ``corpus.load(**read_options)`` reads them; ``corpus.split(fractions, seed)`` draws a split,
 stratified by speaker, that depends only on the utterance list and the seed; ``save_split``
 writes it as JSON beside the corpus when that folder is writable, or to a path you give.
+``find_ema_files`` / ``load_recordings`` expand files and folders (a CMU tree by its layout).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from gesturekit.errors import DataError, FormatError
+from gesturekit.io.ema import EMA_READERS, read_ema
 from gesturekit.records import EMARecording
 
 log = logging.getLogger("gesturekit")
@@ -58,8 +60,6 @@ class Corpus:
 
     def load(self, **read_options: Any) -> list[EMARecording]:
         """Read every utterance (options as for :func:`gesturekit.io.read_ema`)."""
-        from gesturekit.io import read_ema
-
         recs = []
         for item in self.items:
             rec = read_ema(item.path, **read_options)
@@ -114,8 +114,6 @@ def _cmu_speaker_dirs(root: Path) -> list[Path]:
 
 def open_corpus(paths: str | Path | Sequence[str | Path], speakers: Sequence[str] | None = None) -> Corpus:
     """List the utterances of a CMU-layout folder, a flat folder, or a list of files/folders."""
-    from gesturekit.io import find_ema_files
-
     plist = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not plist:
         raise DataError("no corpus paths given")
@@ -275,3 +273,39 @@ def load_split(path: str | Path) -> Split:
         return Split.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError) as exc:
         raise FormatError(path, f"not a gesturekit split file ({exc})") from None
+
+
+def find_ema_files(paths: list[str | Path]) -> list[Path]:
+    """Expand files and folders (searched recursively) into the EMA files they hold, sorted.
+
+    A folder file is kept when its suffix belongs to a registered format (hidden files and
+    folders are skipped; in a CMU ``cin_us_<spk>/`` tree only ``nema/`` is read); a named file
+    is kept as it is (its format is checked when it is read). A missing path is an error.
+    """
+    suffixes = {s for r in EMA_READERS.values() for s in r.suffixes}
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise FormatError(p, "no such file or folder")
+        if p.is_dir():
+            if _cmu_speaker_dirs(p):  # a CMU emadata tree: only nema/ holds EMA (lab/ may hold .npy)
+                out.extend(item.path for item in open_corpus(p).items)
+                continue
+            found = sorted(
+                q
+                for q in p.rglob("*")
+                if q.is_file()
+                and q.suffix.lower() in suffixes
+                and not any(part.startswith(".") for part in q.relative_to(p).parts)
+            )
+            if not found:
+                raise FormatError(p, f"folder holds no EMA files ({', '.join(sorted(suffixes))})")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def load_recordings(paths: list[str | Path], **kwargs) -> list[EMARecording]:
+    """Read every EMA file named by ``paths`` (files or folders)."""
+    return [read_ema(p, **kwargs) for p in find_ema_files(paths)]

@@ -1,11 +1,12 @@
 """What a co-speech corpus folder holds: ``gesturekit cospeech info`` without the printing.
 
-:func:`corpus_info` returns one JSON-able dict ``{"format": "pats"|"beat2", "root": ...,
-"speakers": {speaker: {"train": n, "dev": n, "test": n, "missing": n, "hours": x, "keys": [...]}},
-"broken": [{"name", "speaker", "split", "path", "problem"}]}``. Counts are of *good* intervals:
-listed in the published split, not in the missing list, and readable with every check passing;
-every broken one is named in ``broken`` and counted nowhere else. ``keys`` are the keys every good
-interval of the speaker has. ``hours`` sums the good intervals' pose durations.
+:func:`pats_info` and :func:`beat2_info` (asked through the corpus-source registry,
+:func:`gesturekit.store.sources.corpus_info`) return one JSON-able dict ``{"format": "pats"|"beat2",
+"root": ..., "speakers": {speaker: {"train": n, "dev": n, "test": n, "missing": n, "hours": x,
+"keys": [...]}}, "broken": [{"name", "speaker", "split", "path", "problem"}]}``. Counts are of
+*good* intervals: listed in the published split, not in the missing list, and readable with every
+check passing; every broken one is named in ``broken`` and counted nowhere else. ``keys`` are the
+keys every good interval of the speaker has. ``hours`` sums the good intervals' pose durations.
 PATS: an interval that lacks a key at least half of its speaker's readable intervals have (e.g.
 no ``pose/data``) is broken, with ``missing_keys`` in its entry, so no key drops silently out of
 the speaker's list.
@@ -22,34 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gesturekit.errors import FormatError, GesturekitError
+from gesturekit.errors import GesturekitError
 
 if TYPE_CHECKING:
     from gesturekit.io.pats import PatsInterval
-
-
-def detect_format(root: str | Path) -> str:
-    """What a co-speech data path is: ``"store"`` (a packed store, finished or not), ``"clips"`` (a
-    feature-clip folder), ``"pats"`` (a PATS data folder) or ``"beat2"`` (BEAT2 takes, download
-    layout or flat); a :class:`FormatError` naming the path otherwise."""
-    from gesturekit.io.pats import is_pats_root
-
-    root = Path(root)
-    if not root.exists():
-        raise FormatError(root, "folder not found")
-    if (root / "store.json").exists() or (root / "plan.json").exists():
-        return "store"
-    if (root / "corpus.json").exists():
-        return "clips"
-    if is_pats_root(root):
-        return "pats"
-    if (root.is_file() and root.suffix == ".npz") or any(root.rglob("*.npz")):
-        return "beat2"
-    raise FormatError(
-        root,
-        "not a packed store (store.json), a feature-clip folder (corpus.json), a PATS data folder "
-        "(cmu_intervals_df.csv) or a BEAT2 folder (smplxflame_30/*.npz, or npz + wav takes)",
-    )
 
 
 def _entry() -> dict[str, Any]:
@@ -163,15 +140,3 @@ def _finish(out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         e["keys"] = sorted(e["keys"] or [])
         e["hours"] = round(float(e["hours"]), 6)
     return out
-
-
-def corpus_info(root: str | Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
-    """Summary of a PATS ``data`` folder or a folder of BEAT2 takes (see the module docstring)."""
-    fmt = detect_format(root)
-    if fmt not in ("pats", "beat2"):
-        raise FormatError(
-            root,
-            "info describes PATS and BEAT2 folders; this is a "
-            + ("packed store" if fmt == "store" else "feature-clip folder"),
-        )
-    return pats_info(root, speakers) if fmt == "pats" else beat2_info(root, speakers)

@@ -164,6 +164,6 @@ def write_est_track(
     atomic_write_bytes(path, head + body)
 
 
-from gesturekit.io import EMAReader, register_ema_reader  # noqa: E402
+from gesturekit.io.ema import EMAReader, register_ema_reader  # noqa: E402
 
 register_ema_reader(EMAReader("est-track", (".ema", ".est", ".trk"), _is_est, read_est_track))

@@ -156,6 +156,6 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
 read_hprc_mat = reader(_parse)
 read_hprc_mat.__doc__ = "Read a Haskins HPRC MVIEW ``.mat`` file; options: see io.finish."
 
-from gesturekit.io import EMAReader, register_ema_reader  # noqa: E402
+from gesturekit.io.ema import EMAReader, register_ema_reader  # noqa: E402
 
 register_ema_reader(EMAReader("hprc-mat", (".mat",), _is_mat, read_hprc_mat))

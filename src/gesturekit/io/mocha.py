@@ -92,6 +92,6 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
 read_mocha = reader(_parse)
 read_mocha.__doc__ = "Read a MOCHA-TIMIT ASCII ``.ema`` (22 columns, mm out); options: see io.finish."
 
-from gesturekit.io import EMAReader, register_ema_reader  # noqa: E402
+from gesturekit.io.ema import EMAReader, register_ema_reader  # noqa: E402
 
 register_ema_reader(EMAReader("mocha-ascii", (".ema",), _is_mocha_text, read_mocha))

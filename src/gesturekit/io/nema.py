@@ -125,7 +125,7 @@ read_nema_text = reader(_parse_text)
 read_nema_text.__doc__ = "Read a CMU nema ASCII ``.ema`` file (12 numbers a line); options: see io.finish."
 
 
-from gesturekit.io import EMAReader, register_ema_reader  # noqa: E402
+from gesturekit.io.ema import EMAReader, register_ema_reader  # noqa: E402
 
 register_ema_reader(EMAReader("nema-npy", (".npy",), _is_numpy_file, read_nema_npy))
 register_ema_reader(EMAReader("nema-text", (".ema",), _is_nema_text, read_nema_text))

@@ -26,9 +26,13 @@ def write_pats_interval(
     Written to a temporary name and renamed, so a crash leaves no half file.
     """
     import h5py
-    import pandas as pd
 
+    from gesturekit.extras import require
     from gesturekit.fsutil import atomic_path
+
+    if words is not None:  # the word table is pandas' own HDF5 layout: pandas and PyTables write it
+        pd = require("pandas", "writing PATS tables (text/meta)")
+        require("tables", "writing PATS tables (text/meta)")
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

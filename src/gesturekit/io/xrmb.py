@@ -67,6 +67,6 @@ def _parse(path: Path, opts: ReadOptions) -> EMARecording:
 read_xrmb_txy = reader(_parse)
 read_xrmb_txy.__doc__ = "Read a Wisconsin XRMB ``.txy`` pellet file (mm out); options: see io.finish."
 
-from gesturekit.io import EMAReader, register_ema_reader  # noqa: E402
+from gesturekit.io.ema import EMAReader, register_ema_reader  # noqa: E402
 
 register_ema_reader(EMAReader("xrmb-txy", (".txy",), _is_txy, read_xrmb_txy))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gesturekit.errors import GesturekitError
+from gesturekit.extras import require
 from gesturekit.fsutil import atomic_path
 
 
@@ -24,11 +25,7 @@ class RenderError(GesturekitError):
 
 
 def ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise RenderError("imageio-ffmpeg is not installed (pip install imageio-ffmpeg)") from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return require("imageio_ffmpeg", "encoding MP4 videos").get_ffmpeg_exe()
 
 
 def encode_mp4(

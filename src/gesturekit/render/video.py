@@ -9,7 +9,7 @@ with speaker, interval, transcript and duration (the HTML report reads it).
 
 Coordinates: 2-D skeletons (PATS) are image coordinates (y down); 3-D skeletons (BEAT2's
 generic one) are drawn in a front view (x right, y up). SMPL-X joint rotations (what a BEAT2
-model generates) are turned into positions first (:mod:`gesturekit.cospeech.positions`). One
+model generates) are turned into positions first (:func:`gesturekit.skeleton.to_positions`). One
 scale fits both panels of a video. ``--text`` with ``--audio`` and no transcript uses the
 audio's own ``.TextGrid`` when one lies beside it.
 When audio is muxed in, the video lasts exactly as long as the audio span (the interval's span,
@@ -27,13 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gesturekit.cospeech.positions import is_smplx, needs_kinematics, samples_as_positions, to_positions
 from gesturekit.errors import ConfigError, DataError, FormatError
 from gesturekit.fsutil import atomic_write_json
 from gesturekit.records import Segment
 from gesturekit.render import raster, text
 from gesturekit.render.encode import encode_mp4, probe
-from gesturekit.skeleton import BEAT2, SKELETONS, Skeleton
+from gesturekit.skeleton import BEAT2, SKELETONS, Skeleton, is_smplx, needs_kinematics, to_positions
 
 log = logging.getLogger("gesturekit")
 CHUNK = 64  # frames drawn and streamed at once
@@ -137,7 +136,7 @@ def load_motion(path: str | Path) -> Motion:
         raise FormatError(path, "file not found")
     if path.suffix == ".npz":
         return _load_npz(path)
-    from gesturekit.cospeech.samples import read_samples
+    from gesturekit.io.samples import read_samples, samples_as_positions
 
     s = read_samples(path)
     s = samples_as_positions(s)

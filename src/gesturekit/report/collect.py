@@ -175,7 +175,7 @@ def cospeech_tables(res: dict[str, Any]) -> list[Table]:
 
 def comparison(sections: list[Section]) -> Table | None:
     """Across co-speech sections: one row per model, the best value per column marked."""
-    from gesturekit.cospeech.compare import Row, comparison_table, encoder_name, encoder_note
+    from gesturekit.cospeech.evaluation.compare import Row, comparison_table, encoder_name, encoder_note
 
     evald = [s for s in sections if s.evaluation is not None]
     if len(evald) < 2:
@@ -259,7 +259,7 @@ def _videos_from_listing(listing: Path, assets: Assets, key: str) -> list[dict[s
 
 def collect_run(path: Path, assets: Assets, render_intervals: int, title: str | None = None) -> Section:
     """Everything the report shows for one run folder or samples file."""
-    from gesturekit.cospeech.metrics import evaluate_file
+    from gesturekit.cospeech.evaluation.metrics import evaluate_file
 
     d = path if path.is_dir() else path.parent
     title = title or (path.name if path.is_dir() else path.stem)

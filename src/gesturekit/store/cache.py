@@ -32,11 +32,9 @@ from typing import Any
 from gesturekit.errors import ConfigError, FormatError
 from gesturekit.store.dataset import PackedStore
 from gesturekit.store.layout import PLAN_JSON, STORE_JSON
+from gesturekit.store.sources import CORPUS_SOURCES, detect_format
 
 CACHE_VERSION = 1
-#: Keys packed for co-speech training, by corpus format (text keys only where every source has them).
-PATS_TRAIN_KEYS = ["pose/normalize", "audio/log_mel_400"]
-BEAT2_TRAIN_KEYS = ["pose/rot6d", "audio/log_mel_400", "text/words"]
 
 _log = logging.getLogger("gesturekit")
 
@@ -61,8 +59,6 @@ def open_corpus_store(
 ) -> PackedStore:
     """The packed store of ``data`` (see the module docstring); ``holdout``/``dev_fraction`` set the
     time split of a BEAT2 folder without ``train_test_split.csv`` and matter nowhere else."""
-    from gesturekit.io.corpus_info import detect_format
-
     log = log or _log
     fmt = detect_format(data)
     if fmt == "store":
@@ -75,7 +71,7 @@ def open_corpus_store(
         )
     spk = sorted(set(speakers)) if speakers and list(speakers) != ["all"] else []
     settings = {"data": str(root), "format": fmt, "speakers": spk, "version": CACHE_VERSION}
-    if fmt == "beat2":
+    if CORPUS_SOURCES[fmt].time_split:
         settings["time_split"] = {"holdout": float(holdout), "dev_fraction": float(dev_fraction)}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     entry = cache_root / "stores" / key
@@ -164,21 +160,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def source_files(root: Path, fmt: str) -> list[Path]:
     """Every file the cached store of ``root`` is made from (sorted), for the fingerprint."""
-    if fmt == "clips":
-        files = [root / "corpus.json", *sorted((root / "clips").glob("*.npz"))]
-    elif fmt == "pats":
-        files = sorted(
-            p for p in root.rglob("*") if p.suffix in (".h5", ".csv", ".txt", ".json") and p.is_file()
-        )
-    else:
-        from gesturekit.io.beat2 import find_split_csv, find_takes
-
-        files = []
-        for t in find_takes(root):
-            files += [p for p in (t.npz, t.wav, t.textgrid) if p is not None]
-        csv = find_split_csv(root)
-        files += [csv] if csv is not None else []
-    return sorted(set(files))
+    return sorted(set(CORPUS_SOURCES[fmt].files(root)))
 
 
 def source_fingerprint(root: Path, fmt: str) -> str:
@@ -192,20 +174,15 @@ def source_fingerprint(root: Path, fmt: str) -> str:
 
 def _pack(fmt: str, root: Path, out: Path, speakers: list[str], meta: dict[str, Any], *, workers: int,
           holdout: float, dev_fraction: float, log: logging.Logger) -> None:  # fmt: skip
-    from gesturekit.store.pack import pack_beat2, pack_clips, pack_pats
-
+    source = CORPUS_SOURCES[fmt]
     kw: dict[str, Any] = {"workers": workers, "resume": out.exists(), "skip_broken": True, "meta": meta}
     spk = speakers or None
+    if source.training_keys is not None:
+        kw["keys"] = source.training_keys(root, spk)
+    if source.time_split:
+        kw.update(holdout=holdout, dev_fraction=dev_fraction)
     try:
-        if fmt == "clips":
-            report = pack_clips(root, out, speakers=spk, **kw)
-        elif fmt == "beat2":
-            report = pack_beat2(
-                root, out, speakers=spk, keys=beat2_train_keys(root, spk), holdout=holdout,
-                dev_fraction=dev_fraction, **kw,
-            )  # fmt: skip
-        else:
-            report = pack_pats(root, out, speakers=spk, keys=pats_train_keys(root, spk), **kw)
+        report = source.pack(root, out, speakers=spk, **kw)
     except ConfigError as exc:
         if "started with other inputs" not in str(exc):
             raise
@@ -217,27 +194,3 @@ def _pack(fmt: str, root: Path, out: Path, speakers: list[str], meta: dict[str, 
         names = ", ".join(s["name"] for s in report.skipped[:5]) + (" ..." if len(report.skipped) > 5 else "")
         log.warning("left out %d broken interval(s) of %s: %s (see `gesturekit cospeech info`)",
                     len(report.skipped), root, names)  # fmt: skip
-
-
-def beat2_train_keys(root: Path, speakers: Sequence[str] | None) -> list[str]:
-    """Pose, audio and hashed word vectors, plus WordPiece ``text/tokens`` (from the shipped
-    vocabulary) when every take has a transcript."""
-    from gesturekit.io.beat2 import find_takes, select_takes
-
-    takes = select_takes(find_takes(root), speakers, root)
-    return BEAT2_TRAIN_KEYS + (["text/tokens"] if all(t.textgrid is not None for t in takes) else [])
-
-
-def pats_train_keys(root: Path, speakers: Sequence[str] | None) -> list[str]:
-    """Pose and audio, plus ``text/bert`` / ``text/tokens`` when every interval has them."""
-    from gesturekit.io.pats import PatsCorpus, interval_keys
-
-    common: set[str] | None = None
-    for iv in PatsCorpus(root).intervals(list(speakers) if speakers else None):
-        try:
-            have = set(interval_keys(iv.path))
-        except (OSError, FormatError):
-            continue  # a broken interval is skipped (and named) by the pack itself
-        common = have if common is None else common & have
-    text = [k for k in ("text/bert", "text/tokens") if common and k in common]
-    return [*PATS_TRAIN_KEYS, *text]

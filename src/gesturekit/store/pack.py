@@ -9,6 +9,8 @@ digest to ``progress/<split>.jsonl``, so an interrupted pack resumes where it st
 last). Layout: :mod:`gesturekit.store.layout`. A source may be a time slice of a recording
 (``Source.extra``: ``time:<split>:<holdout>:<dev_fraction>``, a BEAT2 folder without a split CSV):
 its streams are computed on the whole take and then cut, so slices join without seams.
+Each front end (PATS, BEAT2, feature clips) registers its corpus source
+(:mod:`gesturekit.store.sources`) beside its pack function.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from gesturekit.errors import ConfigError, GesturekitError
 from gesturekit.fsutil import atomic_write_json, file_sha256
 from gesturekit.records import CoSpeechClip
 from gesturekit.store.layout import PLAN_JSON, STORE_JSON, STORE_VERSION, key_file, split_dir
+from gesturekit.store.sources import CorpusSource, register_corpus_source
 
 PATS_DEFAULT_KEYS = ["pose/data", "pose/normalize", "audio/log_mel_400", "audio/silence", "text/tokens"]
 BEAT2_DEFAULT_KEYS = ["pose/rot6d", "pose/trans", "face/expressions", "audio/log_mel_400", "audio/silence"]
@@ -533,6 +536,49 @@ def pack_pats(
     return pack_sources(srcs, out, keys, kind="pats", root=str(data_root), pose_key=pose_key, meta=meta, **kw)
 
 
+#: Keys the store cache packs for co-speech training, by corpus (text keys only where every source has them).
+PATS_TRAIN_KEYS = ["pose/normalize", "audio/log_mel_400"]
+BEAT2_TRAIN_KEYS = ["pose/rot6d", "audio/log_mel_400", "text/words"]
+
+
+def _is_pats(root: Path) -> bool:
+    from gesturekit.io.pats import is_pats_root
+
+    return is_pats_root(root)
+
+
+def _pats_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in (".h5", ".csv", ".txt", ".json") and p.is_file())
+
+
+def pats_train_keys(root: Path, speakers: Sequence[str] | None) -> list[str]:
+    """Pose and audio, plus ``text/bert`` / ``text/tokens`` when every interval has them."""
+    from gesturekit.errors import FormatError
+    from gesturekit.io.pats import PatsCorpus, interval_keys
+
+    common: set[str] | None = None
+    for iv in PatsCorpus(root).intervals(list(speakers) if speakers else None):
+        try:
+            have = set(interval_keys(iv.path))
+        except (OSError, FormatError):
+            continue  # a broken interval is skipped (and named) by the pack itself
+        common = have if common is None else common & have
+    text = [k for k in ("text/bert", "text/tokens") if common and k in common]
+    return [*PATS_TRAIN_KEYS, *text]
+
+
+def _pats_info(root: Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
+    from gesturekit.io.corpus_info import pats_info
+
+    return pats_info(root, speakers)
+
+
+register_corpus_source(CorpusSource(
+    "pats", order=20, detect=_is_pats, files=_pats_files, pack=pack_pats, pose_key="pose/normalize",
+    training_keys=pats_train_keys, info=_pats_info,
+))  # fmt: skip
+
+
 def beat2_sources(
     root: str | Path,
     speakers: Sequence[str] | None = None,
@@ -616,6 +662,39 @@ def pack_beat2(
     )
 
 
+def _is_beat2(root: Path) -> bool:
+    return (root.is_file() and root.suffix == ".npz") or any(root.rglob("*.npz"))
+
+
+def _beat2_files(root: Path) -> list[Path]:
+    from gesturekit.io.beat2 import find_split_csv, find_takes
+
+    files = [p for t in find_takes(root) for p in (t.npz, t.wav, t.textgrid) if p is not None]
+    csv = find_split_csv(root)
+    return files + ([csv] if csv is not None else [])
+
+
+def beat2_train_keys(root: Path, speakers: Sequence[str] | None) -> list[str]:
+    """Pose, audio and hashed word vectors, plus WordPiece ``text/tokens`` (from the shipped
+    vocabulary) when every take has a transcript."""
+    from gesturekit.io.beat2 import find_takes, select_takes
+
+    takes = select_takes(find_takes(root), speakers, root)
+    return BEAT2_TRAIN_KEYS + (["text/tokens"] if all(t.textgrid is not None for t in takes) else [])
+
+
+def _beat2_info(root: Path, speakers: Sequence[str] | None = None) -> dict[str, Any]:
+    from gesturekit.io.corpus_info import beat2_info
+
+    return beat2_info(root, speakers)
+
+
+register_corpus_source(CorpusSource(
+    "beat2", order=30, detect=_is_beat2, files=_beat2_files, pack=pack_beat2, pose_key="pose/rot6d",
+    training_keys=beat2_train_keys, time_split=True, info=_beat2_info,
+))  # fmt: skip
+
+
 def read_clip_table(root: str | Path) -> dict[str, Any]:
     """The ``corpus.json`` of a feature-clip folder, checked (format, fps, pose format, clips)."""
     from gesturekit.errors import FormatError
@@ -664,3 +743,10 @@ def pack_clips(
     return pack_sources(
         srcs, out, CLIP_KEYS, kind="clips", root=str(root), pose_key="pose/vector", meta=meta, **kw
     )
+
+
+register_corpus_source(CorpusSource(
+    "clips", order=10, detect=lambda root: (root / "corpus.json").exists(),
+    files=lambda root: [root / "corpus.json", *sorted((root / "clips").glob("*.npz"))], pack=pack_clips,
+    pose_key="pose/vector",
+))  # fmt: skip

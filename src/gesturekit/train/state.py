@@ -16,7 +16,7 @@ state in place. :func:`load_training_state` restores everything into live object
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -249,11 +249,17 @@ def load_training_state(
     return {"counters": payload["counters"], "extra": payload["extra"], "path": path}
 
 
-def check_resume_config(state_dir: str | Path, config: Mapping[str, Any], resumable: set[str]) -> None:
+def check_resume_config(
+    state_dir: str | Path,
+    config: Mapping[str, Any],
+    resumable: set[str],
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
     """A resumed run must use the interrupted run's options, except those in ``resumable``.
 
     Compares ``config`` with ``state_dir/config.json`` (written by :func:`save_resume_config` when
-    the run started) and raises :class:`~gesturekit.errors.ConfigError` naming the options that differ.
+    the run started; passed through ``upgrade`` first, which renames the keys of older versions)
+    and raises :class:`~gesturekit.errors.ConfigError` naming the options that differ.
     """
     import json
 
@@ -263,6 +269,8 @@ def check_resume_config(state_dir: str | Path, config: Mapping[str, Any], resuma
     if not pointer.exists():
         return
     before = json.loads(pointer.read_text())
+    if upgrade is not None:
+        before = upgrade(before)
     now = dict(config)
     diff = sorted(k for k in set(before) | set(now) if k not in resumable and before.get(k) != now.get(k))
     if diff:
@@ -277,12 +285,18 @@ def save_resume_config(state_dir: str | Path, config: Mapping[str, Any]) -> None
 
 
 def resume_point(
-    state_dir: str | Path, config: Mapping[str, Any], resumable: set[str], *, resume: bool, is_main: bool
+    state_dir: str | Path,
+    config: Mapping[str, Any],
+    resumable: set[str],
+    *,
+    resume: bool,
+    is_main: bool,
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> int | None:
     """Where a run starts: the step of the newest state when resuming one (its options checked by
     :func:`check_resume_config`), else None, the run's options recorded first (rank 0)."""
     if resume and latest_training_state(state_dir) is not None:
-        check_resume_config(state_dir, config, resumable)
+        check_resume_config(state_dir, config, resumable, upgrade)
         import json
 
         return int(json.loads((Path(state_dir) / POINTER).read_text())["counters"]["step"])

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from gesturekit.errors import ConfigError, DataError
-from gesturekit.units import convops
+from gesturekit.units import ops
 
 log = logging.getLogger("gesturekit")
 
@@ -199,8 +199,8 @@ class ConvNMF:
             raise ConfigError(f"sparseness_warmup must be >= 0, got {self.sparseness_warmup}")
         if self.alpha_H < 0 or self.lambda_xortho < 0:
             raise ConfigError("alpha_H and lambda_xortho must be >= 0")
-        if self.engine not in convops.ENGINES:
-            raise ConfigError(f"engine must be one of {convops.ENGINES}, got {self.engine!r}")
+        if self.engine not in ops.ENGINES:
+            raise ConfigError(f"engine must be one of {ops.ENGINES}, got {self.engine!r}")
 
     @property
     def _beta(self) -> float:
@@ -208,7 +208,7 @@ class ConvNMF:
 
     @property
     def _offset(self) -> int:
-        return convops.kernel_offset(int(self.width), self.centred)
+        return ops.kernel_offset(int(self.width), self.centred)
 
     def _device(self) -> torch.device:
         from gesturekit.runtime import resolve_device
@@ -291,7 +291,7 @@ class ConvNMF:
 
     # ------------------------------------------------------------------ the updates
     def _recon(self, W: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
-        return convops.reconstruct(W, H, self._offset, self.engine)
+        return ops.reconstruct(W, H, self._offset, self.engine)
 
     def _cost(self, b: _Batch, Xh: torch.Tensor) -> float:
         V, M = b.V, b.M
@@ -307,14 +307,14 @@ class ConvNMF:
         Xh = self._recon(W, H).clamp_min(EPS)
         MV = b.M * b.V
         if self._beta == 1.0:
-            num = convops.adjoint(W, MV / Xh, off, eng)
+            num = ops.adjoint(W, MV / Xh, off, eng)
             if b.M.shape[0] == 1:
-                den = convops.adjoint(W.sum(0, keepdim=True), b.M, off, eng)
+                den = ops.adjoint(W.sum(0, keepdim=True), b.M, off, eng)
             else:
-                den = convops.adjoint(W, b.M, off, eng)
-            wtx = convops.adjoint(W, MV, off, eng) if xortho > 0 else None
+                den = ops.adjoint(W, b.M, off, eng)
+            wtx = ops.adjoint(W, MV, off, eng) if xortho > 0 else None
         else:
-            both = convops.adjoint(W, torch.stack([MV, b.M * Xh]), off, eng)
+            both = ops.adjoint(W, torch.stack([MV, b.M * Xh]), off, eng)
             num, den = both[0], both[1]
             wtx = num
         den = den + self.alpha_H
@@ -337,10 +337,10 @@ class ConvNMF:
         MV = b.M * b.V
         if self._beta == 1.0:
             # one call for both (they share the transform of H): rows A.. are the mask's
-            both = convops.correlate(torch.cat([MV / Xh, b.M]), H, K, off, eng)
+            both = ops.correlate(torch.cat([MV / Xh, b.M]), H, K, off, eng)
             num, den = both[: MV.shape[0]], both[MV.shape[0] :]  # den (1 or A, G, K) broadcasts
         else:
-            both = convops.correlate(torch.stack([MV, b.M * Xh]), H, K, off, eng)
+            both = ops.correlate(torch.stack([MV, b.M * Xh]), H, K, off, eng)
             num, den = both[0], both[1]
         if xortho > 0:
             G = H.shape[0]
@@ -349,7 +349,7 @@ class ConvNMF:
             )
             # seqNMF: lambda * shift(XS) H^T (1 - I), XS = data smoothed by the same box.
             Hs = off_diag @ self._box(H)
-            den = den + xortho * convops.correlate(MV, Hs, K, off, eng)
+            den = den + xortho * ops.correlate(MV, Hs, K, off, eng)
         return W * num.clamp_min(0) / den.clamp_min(EPS)
 
     def _box(self, H: torch.Tensor) -> torch.Tensor:

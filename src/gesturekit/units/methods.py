@@ -28,6 +28,7 @@ from gesturekit.config import config_to_dict, save_config
 from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.normalize import Normalizer
 from gesturekit.fsutil import atomic_write_json, prepare_run_dir
+from gesturekit.precision import check_precision
 from gesturekit.records import EMARecording
 
 log = logging.getLogger("gesturekit")
@@ -51,6 +52,7 @@ class UnitFitConfig:
     minmax_margin: float = 0.1  # minmax maps the training range to [m, 1-m]/(1+2m) headroom
     val_fraction: float = 0.0  # share of files held out for validation (0: fit on all)
     figures: bool = True
+    precision: str = "fp32"  # every unit model computes in fp32: bf16 does not pay (docs/precision.md)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ def fit_run(
     from gesturekit.runtime import seed_everything, set_threads
 
     method = get_method(cfg.method)
+    if check_precision(cfg.precision) == "bf16":
+        log.info("units fit computes in fp32 (bf16 does not pay for unit models; docs/precision.md)")
     files = find_ema_files(list(data))
     if not files:
         raise DataError("no EMA files found in " + ", ".join(map(str, data)))

@@ -31,7 +31,7 @@ from gesturekit.checkpoint import load_checkpoint, save_checkpoint
 from gesturekit.errors import ConfigError, DataError, FormatError
 from gesturekit.features.normalize import Normalizer
 from gesturekit.records import EMARecording
-from gesturekit.units import convops
+from gesturekit.units import ops
 
 UNIT_MODELS: dict[str, type[UnitModel]] = {}
 
@@ -90,7 +90,7 @@ class UnitModel:
 
     @property
     def offset(self) -> int:
-        return convops.kernel_offset(self.width, self.centred)
+        return ops.kernel_offset(self.width, self.centred)
 
     # ---------------------------------------------------------------- persistence
     def tensors(self) -> dict[str, np.ndarray]:
@@ -216,7 +216,7 @@ class UnitModel:
         W = torch.from_numpy(self.gestures)
         H = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
         with torch.no_grad():
-            return convops.reconstruct(W, H, self.offset).T.numpy()
+            return ops.reconstruct(W, H, self.offset, "fft").T.numpy()
 
     # ---------------------------------------------------------------- gestures in data units
     def gestures_data_units(self) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gesturekit.units.convops import kernel_offset, reconstruct
+from gesturekit.units.ops import kernel_offset, reconstruct
 
 
 def planted_corpus(

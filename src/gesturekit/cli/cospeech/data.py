@@ -61,7 +61,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from gesturekit.io.corpus_info import corpus_info
+    from gesturekit.store.sources import corpus_info
 
     info = corpus_info(args.root, args.speaker)
     for b in info["broken"]:
@@ -133,9 +133,9 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from gesturekit.io.corpus_info import detect_format
     from gesturekit.store import pack_beat2, pack_clips, pack_pats, verify_store
     from gesturekit.store.layout import STORE_JSON
+    from gesturekit.store.sources import detect_format
 
     out = Path(args.out)
     if args.verify and (out / STORE_JSON).exists() and not (args.overwrite or args.resume):

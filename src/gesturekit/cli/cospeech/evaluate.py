@@ -86,8 +86,8 @@ def _check_new(path: Path, overwrite: bool) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.fgd import FGDEncoder, FGDRecipe
-    from gesturekit.cospeech.metrics import EvalOptions, evaluate_file
+    from gesturekit.cospeech.evaluation.fgd import FGDEncoder, FGDRecipe
+    from gesturekit.cospeech.evaluation.metrics import EvalOptions, evaluate_file
     from gesturekit.fsutil import atomic_write_json
 
     if args.out:
@@ -99,10 +99,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         fgd_recipe=FGDRecipe(seed=args.fgd_seed),
     )
     if args.save_fgd_encoder and opt.fgd_encoder is None:
-        from gesturekit.cospeech.fgd import train_fgd_encoder
-        from gesturekit.cospeech.pose_metrics import metric_joints, root_joints
-        from gesturekit.cospeech.positions import samples_as_positions
-        from gesturekit.cospeech.samples import read_samples
+        from gesturekit.cospeech.evaluation.fgd import train_fgd_encoder
+        from gesturekit.cospeech.evaluation.pose_metrics import metric_joints, root_joints
+        from gesturekit.io.samples import read_samples, samples_as_positions
 
         s = samples_as_positions(read_samples(args.samples))
         gts = [it.ground_truth for it in s.items if it.ground_truth is not None]
@@ -130,7 +129,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.compare import comparison_table, format_table, load_result
+    from gesturekit.cospeech.evaluation.compare import comparison_table, format_table, load_result
 
     rows = [load_result(p) for p in args.inputs]
     names = [r.name for r in rows]
@@ -160,8 +159,8 @@ def run_render(args: argparse.Namespace) -> int:
 def run_fgd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gesturekit.cospeech.fgd import FGDRecipe, train_fgd_encoder
-    from gesturekit.cospeech.pose_metrics import metric_joints, root_joints
+    from gesturekit.cospeech.evaluation.fgd import FGDRecipe, train_fgd_encoder
+    from gesturekit.cospeech.evaluation.pose_metrics import metric_joints, root_joints
     from gesturekit.render.video import load_motion
 
     out = Path(args.out)

@@ -1,5 +1,5 @@
 """``gesturekit cospeech export``: a BEAT2 take, a ``poses.npz`` or a samples interval as BVH,
-SMPL-X npz or CSV (the work is in :mod:`gesturekit.cospeech.export`)."""
+SMPL-X npz or CSV (the work is in :mod:`gesturekit.cospeech.inference.export`)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.export import export_file
+    from gesturekit.cospeech.inference.export import export_file
 
     print_json(export_file(args.input, args.fmt, args.out, units=args.units, interval=args.interval,
                            which=args.which, overwrite=args.overwrite))  # fmt: skip

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gesturekit.cli.common import add_run_options, print_json
+from gesturekit.cli.common import add_precision_option, add_run_options, print_json
 
 
 def register(sub: Any) -> None:
@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     add_run_options(p)
+    add_precision_option(p)
     p.set_defaults(func=_fit)
 
     s = sub.add_parser("sample", help="generate poses for every interval of a split")
@@ -40,6 +41,7 @@ def register(sub: Any) -> None:
     s.add_argument("--out", required=True, help="FILE.h5 (samples) or a folder (reference layout)")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--device", default="cpu")
+    add_precision_option(s)
     s.set_defaults(func=_sample)
 
     g = sub.add_parser("generate", help="gestures for a new recording")
@@ -53,13 +55,14 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--device", default="cpu")
+    add_precision_option(g)
     g.add_argument("--render", action="store_true", help="also draw DIR/poses as an MP4 with the sound")
     g.set_defaults(func=_generate)
 
 
 def _fit(args: argparse.Namespace) -> int:
     from gesturekit.config import load_config
-    from gesturekit.cospeech.fit import FitConfig, fit
+    from gesturekit.cospeech.training.fit import FitConfig, fit
     from gesturekit.fsutil import prepare_run_dir
     from gesturekit.runtime import set_threads
     from gesturekit.train.distributed import env_dist_info
@@ -67,7 +70,7 @@ def _fit(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     cfg = load_config(
         FitConfig, args.config, args.overrides, model=args.model, epochs=args.epochs, num_iters=args.num_iters,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
     )  # fmt: skip
     if env_dist_info().is_main:
         out = prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
@@ -81,10 +84,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.sampling import sample_split
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.inference.sampling import sample_split
 
-    pipe = GesturePipeline.load(args.run, args.device)
+    pipe = GesturePipeline.load(args.run, args.device, precision=args.precision)
     res = sample_split(pipe, args.data, args.split, Path(args.out), speaker=args.speaker, layout=args.layout,
                        overwrite=args.overwrite, cache=args.cache)  # fmt: skip
     print_json(res)
@@ -92,13 +95,13 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.pipeline import GesturePipeline
-    from gesturekit.cospeech.sampling import generate_file
+    from gesturekit.cospeech.inference.pipeline import GesturePipeline
+    from gesturekit.cospeech.inference.sampling import generate_file
 
-    pipe = GesturePipeline.load(args.run, args.device, text_model=args.text_model)
+    pipe = GesturePipeline.load(args.run, args.device, text_model=args.text_model, precision=args.precision)
     result = generate_file(pipe, args.audio, args.transcript, Path(args.out))
     if args.render:
-        from gesturekit.cospeech.sampling import render_generated
+        from gesturekit.cospeech.inference.sampling import render_generated
 
         result["video"] = str(render_generated(Path(args.out), args.audio, args.transcript))
     print_json(result)

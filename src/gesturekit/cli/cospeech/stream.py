@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gesturekit.cli.common import print_json
+from gesturekit.cli.common import add_precision_option, print_json
 
 
 def register(sub: Any) -> None:
@@ -22,6 +22,7 @@ def register(sub: Any) -> None:
     s.add_argument("--chunk-ms", type=float, default=100.0, help="chunk length in ms (default 100)")
     s.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     s.add_argument("--device", default="cpu")
+    add_precision_option(s)
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument("--overwrite", action="store_true", help="replace DIR/poses.npz if it exists")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -29,8 +30,8 @@ def register(sub: Any) -> None:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from gesturekit.cospeech.sampling import write_poses
-    from gesturekit.cospeech.streaming import StreamingGenerator, replay
+    from gesturekit.cospeech.inference.sampling import write_poses
+    from gesturekit.cospeech.inference.streaming import StreamingGenerator, replay
     from gesturekit.errors import ConfigError
     from gesturekit.features.audio import SAMPLE_RATE, resample
     from gesturekit.io.audio import read_audio
@@ -43,7 +44,7 @@ def _stream(args: argparse.Namespace) -> int:
     chunk = int(round(args.chunk_ms * SAMPLE_RATE / 1000.0))
     if chunk < 1:
         raise ConfigError(f"--chunk-ms {args.chunk_ms}: a chunk must hold at least one sample (1/16 ms)")
-    gen = StreamingGenerator.from_run(args.run, args.device)
+    gen = StreamingGenerator.from_run(args.run, args.device, precision=args.precision)
     audio = read_audio(args.audio)
     samples = resample(audio.samples, audio.rate_hz)  # as generate does, once for the whole file
     poses, fig = replay(gen, samples, chunk)

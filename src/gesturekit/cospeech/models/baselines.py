@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gesturekit.cospeech.models.config import MeanPoseConfig, NearestNeighbourConfig
+
 
 class MeanPose(nn.Module):
     """Predicts the training mean pose at every frame."""
@@ -17,9 +19,10 @@ class MeanPose(nn.Module):
     trainable = False
     reads_text = False
 
-    def __init__(self, pose_dim: int, **_: object) -> None:
+    def __init__(self, config: MeanPoseConfig) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.zeros(pose_dim))
+        self.config = config
+        self.register_buffer("mean", torch.zeros(config.pose_dim))
 
     def fit(self, audio: np.ndarray, text: np.ndarray, pose: np.ndarray) -> MeanPose:
         self.mean.copy_(torch.as_tensor(pose.reshape(-1, pose.shape[-1]).mean(0)))
@@ -36,13 +39,12 @@ class NearestNeighbour(nn.Module):
 
     trainable = False
 
-    def __init__(
-        self, pose_dim: int, audio_dim: int = 64, text_dim: int = 768, window: int = 64, **_: object
-    ) -> None:
+    def __init__(self, config: NearestNeighbourConfig) -> None:
         super().__init__()
-        f = audio_dim + text_dim
-        self.register_buffer("keys", torch.zeros(0, window * f))
-        self.register_buffer("poses", torch.zeros(0, window, pose_dim))
+        self.config = config
+        f = config.audio_dim + config.text_dim
+        self.register_buffer("keys", torch.zeros(0, config.window * f))
+        self.register_buffer("poses", torch.zeros(0, config.window, config.pose_dim))
         self.register_buffer("mu", torch.zeros(f))
         self.register_buffer("sd", torch.ones(f))
 

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gesturekit.cospeech.losses import ClusteredContrast, MoCoQueue, momentum_update, patch_nce
+from gesturekit.cospeech.models.config import CCNCEConfig, Speech2GestureConfig
+from gesturekit.cospeech.models.contrastive import ClusteredContrast, MoCoQueue, momentum_update, patch_nce
 from gesturekit.cospeech.models.layers import (
     AudioEncoder2D,
     CausalTCN,
@@ -27,12 +28,14 @@ from gesturekit.cospeech.models.layers import (
     UNet1D,
 )
 from gesturekit.errors import ConfigError
+from gesturekit.precision import float32
 
 CONTRASTIVE = ("ccnce", "none", "moco", "patchwise")
 
 
 class CCNCEGenerator(nn.Module):
-    """CC-NCE generator (reference ``JointLateClusterSoftContrastiveGlobalDTW_G`` and variants).
+    """CC-NCE generator (reference ``JointLateClusterSoftContrastiveGlobalDTW_G`` and variants),
+    built from its :class:`~gesturekit.cospeech.models.config.CCNCEConfig`.
 
     speech/text encoder (or, under the curriculum, the pose encoder) -> contrastive module
     around a 1-D U-Net -> cluster classifier -> mixture of K cluster decoders.
@@ -42,107 +45,74 @@ class CCNCEGenerator(nn.Module):
     "patchwise" (PatchNCE between the speech latent and the re-encoded generated pose).
     """
 
-    def __init__(
-        self,
-        pose_dim: int,
-        text_dim: int = 768,
-        num_clusters: int = 8,
-        d: int = 256,
-        contrastive: str = "ccnce",
-        text_mode: str = "features",
-        use_text: bool = True,
-        curriculum: bool = True,
-        curriculum_iters: int = 500,
-        noise: float = 0.1,
-        unet_bypass_epochs: int = 0,
-        fusion_ff: int = 2,
-        dropout: float = 0.0,
-        freq_pool: str = "first",
-        cc_form: str = "corrected",
-        cc_temperature: float = 0.1,
-        cc_memory: int = 20,
-        cc_max_clusters: int = 64,
-        cc_stat_epoch: int = 2,
-        cc_keys: str = "stored",
-        cc_similarity: str = "dot",
-        cc_positives: str = "pose",
-        cc_threshold_std: float = 1.0,
-        dtw: bool = False,
-        moco_queue: int = 4096,
-        moco_momentum: float = 0.99,
-        moco_temperature: float = 0.1,
-        patch_temperature: float = 0.07,
-        window: int = 64,
-        seed: int = 0,
-        audio_encoder: str = "conv2d",
-        audio_dim: int = 64,
-        classifier_layers: int = 6,
-        decoder_layers: int = 4,
-        decoder_width: int = 0,
-        causal: bool = False,
-        lookahead: int = 0,
-    ) -> None:
+    def __init__(self, config: CCNCEConfig) -> None:
         super().__init__()
-        if contrastive not in CONTRASTIVE:
-            raise ConfigError(f"contrastive must be one of {list(CONTRASTIVE)}, got {contrastive!r}")
-        if causal and (use_text or contrastive == "patchwise"):
+        c = self.config = config
+        if c.contrastive not in CONTRASTIVE:
+            raise ConfigError(f"contrastive must be one of {list(CONTRASTIVE)}, got {c.contrastive!r}")
+        if c.pose_dim < 1:
+            raise ConfigError(f"pose_dim must be >= 1, got {c.pose_dim}")
+        if c.causal and (c.use_text or c.contrastive == "patchwise"):
             raise ConfigError(
                 "a causal model (causal: true) takes audio only (use_text: false; the word-fusion attention "
                 "runs over whole windows) and no patchwise contrast (its patches are strided); got "
-                f"use_text={use_text}, contrastive={contrastive!r}"
+                f"use_text={c.use_text}, contrastive={c.contrastive!r}"
             )
-        if lookahead < 0 or (lookahead and not causal):
-            raise ConfigError(f"lookahead (frames) must be >= 0 and needs causal: true, got {lookahead}")
+        if c.lookahead < 0 or (c.lookahead and not c.causal):
+            raise ConfigError(f"lookahead (frames) must be >= 0 and needs causal: true, got {c.lookahead}")
         # causal: every layer on the inference path sees frames <= t + lookahead only (no U-Net, no
         # attention); the poses of frame t are final once audio frame t + lookahead is in.
-        self.causal, self.lookahead, self.streaming = causal, lookahead, False
-        if causal:
-            audio_encoder = "causal1d"
-        self.pose_dim, self.num_clusters, self.d, self.window = pose_dim, num_clusters, d, window
-        self.contrastive = contrastive
-        self.reads_text = use_text  # False: the text input is ignored
+        self.causal, self.lookahead, self.streaming = c.causal, c.lookahead, False
+        audio_encoder = "causal1d" if c.causal else c.audio_encoder
+        d, dropout = c.d, c.dropout
+        self.pose_dim, self.num_clusters, self.d, self.window = c.pose_dim, c.num_clusters, d, c.window
+        self.contrastive = c.contrastive
+        self.reads_text = c.use_text  # False: the text input is ignored
         self.speech = SpeechTextEncoder(
-            text_dim, d, text_mode, use_text, fusion_ff, 2, dropout, freq_pool, audio_encoder, audio_dim
-        )
-        self.curriculum = curriculum and contrastive != "none"
+            c.text_dim, d, c.text_mode, c.use_text, c.fusion_ff, 2, dropout, c.freq_pool, audio_encoder,
+            c.audio_dim,
+        )  # fmt: skip
+        self.curriculum = c.curriculum and c.contrastive != "none"
         self.pose_encoder = (
-            PoseEncoder(pose_dim, d, dropout) if self.curriculum or contrastive == "patchwise" else None
+            PoseEncoder(c.pose_dim, d, dropout) if self.curriculum or c.contrastive == "patchwise" else None
         )
         self.register_buffer("curriculum_step", torch.zeros((), dtype=torch.long))
-        self.curriculum_iters = max(1, curriculum_iters)
-        self.noise = noise
-        self.unet_bypass_epochs = unet_bypass_epochs
-        self.unet = CausalTCN(d, 5, dropout) if causal else UNet1D(d, 5, dropout)
-        self.classifier = ClusterClassifier(d, num_clusters, dropout, classifier_layers, causal)
-        self.decoder = MixtureDecoder(d, pose_dim, num_clusters, dropout, decoder_layers, decoder_width, causal)
+        self.curriculum_iters = max(1, c.curriculum_iters)
+        self.noise = c.noise
+        self.unet_bypass_epochs = c.unet_bypass_epochs
+        self.unet = CausalTCN(d, 5, dropout) if c.causal else UNet1D(d, 5, dropout)
+        self.classifier = ClusterClassifier(d, c.num_clusters, dropout, c.classifier_layers, c.causal)
+        self.decoder = MixtureDecoder(
+            d, c.pose_dim, c.num_clusters, dropout, c.decoder_layers, c.decoder_width, c.causal
+        )
         self.cc = (
             ClusteredContrast(
-                cc_form,
-                cc_temperature,
-                cc_memory,
-                cc_max_clusters,
-                cc_stat_epoch,
-                dtw,
-                keys=cc_keys,
-                seed=seed,
-                similarity=cc_similarity,
-                positives=cc_positives,
-                threshold_std=cc_threshold_std,
-                num_clusters=num_clusters,
+                c.cc_form,
+                c.cc_temperature,
+                c.cc_memory,
+                c.cc_max_clusters,
+                c.cc_stat_epoch,
+                c.dtw,
+                keys=c.cc_keys,
+                seed=c.seed,
+                similarity=c.cc_similarity,
+                positives=c.cc_positives,
+                threshold_std=c.cc_threshold_std,
+                num_clusters=c.num_clusters,
             )
-            if contrastive == "ccnce"
+            if c.contrastive == "ccnce"
             else None
         )
-        if contrastive == "moco":
+        if c.contrastive == "moco":
             self.unet_k = copy.deepcopy(self.unet)
             for p in self.unet_k.parameters():
                 p.requires_grad_(False)
-            self.queue = MoCoQueue(moco_queue, window, d)
-            self.moco_m, self.moco_t = moco_momentum, moco_temperature
-        if contrastive == "patchwise":
+            self.queue = MoCoQueue(c.moco_queue, c.window, d)
+            self.moco_m, self.moco_t = c.moco_momentum, c.moco_temperature
+        if c.contrastive == "patchwise":
             self.pre = nn.Conv1d(d, d, 1)
             self.patch_mlps = nn.ModuleList([self._patch_mlp(d) for _ in range(3)])
-            self.patch_t = patch_temperature
+            self.patch_t = c.patch_temperature
 
     @staticmethod
     def _patch_mlp(d: int) -> nn.Module:
@@ -191,10 +161,11 @@ class CCNCEGenerator(nn.Module):
                 else:
                     z = self._unit(q)
                     stored = z if self.cc.keys == "stored" else q
-                    losses["cc_nce"] = self.cc(
-                        z.transpose(1, 2), stored.detach().transpose(1, 2), pose, epoch,
-                        encode=lambda s: self._unit(s.transpose(1, 2)).transpose(1, 2), labels=labels,
-                    )  # fmt: skip
+                    with float32(z):  # similarities / temperature and the memory bank: float32 (bf16 runs)
+                        losses["cc_nce"] = self.cc(
+                            z.float().transpose(1, 2), stored.detach().float().transpose(1, 2), pose, epoch,
+                            encode=lambda s: self._unit(s.transpose(1, 2)).transpose(1, 2), labels=labels,
+                        )  # fmt: skip
         elif self.contrastive == "moco":
             if not train:
                 z = self._unit(h)
@@ -207,15 +178,17 @@ class CCNCEGenerator(nn.Module):
                     k1 = F.normalize(self.unet_k(q1), dim=1).transpose(1, 2)
                     k2 = F.normalize(self.unet_k(q2), dim=1).transpose(1, 2)
                 if k1.shape[1] == self.queue.queue.shape[1]:
-                    losses["moco"] = self.queue.loss(z.transpose(1, 2), k2, self.moco_t) + self.queue.loss(
-                        z2.transpose(1, 2), k1, self.moco_t
-                    )
+                    k1, k2 = k1.float(), k2.float()
+                    with float32(z):
+                        losses["moco"] = self.queue.loss(
+                            z.float().transpose(1, 2), k2, self.moco_t
+                        ) + self.queue.loss(z2.float().transpose(1, 2), k1, self.moco_t)
                     self.queue.enqueue(k1)
                     self.queue.enqueue(k2)
         else:  # patchwise
             z, levels = self.unet(self.pre(h), return_levels=True)
-        logits = self.classifier(z)
-        weights = logits.softmax(-1)
+        logits = self.classifier(z).float()
+        weights = logits.softmax(-1)  # float32: the mixture of the cluster decoders is float32 (bf16 runs)
         out = self.decoder(z, weights)
         if labels is not None:
             losses["cluster_ce"] = F.cross_entropy(logits.reshape(-1, self.num_clusters), labels.reshape(-1))
@@ -234,7 +207,9 @@ class CCNCEGenerator(nn.Module):
             starts = torch.randperm(len(range(0, T - 8, 5)))[:5] * 5
             idx = starts[:, None] + torch.arange(8)
             mlp = self.patch_mlps[min(used, len(self.patch_mlps) - 1)]
-            total = total + patch_nce(_patches(q, idx, mlp), _patches(k, idx, mlp), self.patch_t)
+            pq, pk = _patches(q, idx, mlp), _patches(k, idx, mlp)
+            with float32(pq):
+                total = total + patch_nce(pq.float(), pk.float(), self.patch_t)
             used += 1
         return total
 
@@ -263,13 +238,15 @@ class Speech2GestureGenerator(nn.Module):
 
     reads_text = False
 
-    def __init__(self, pose_dim: int, d: int = 256, dropout: float = 0.0, **_: object) -> None:
+    def __init__(self, config: Speech2GestureConfig) -> None:
         super().__init__()
-        self.pose_dim = pose_dim
+        self.config = config
+        d, dropout = config.d, config.dropout
+        self.pose_dim = config.pose_dim
         self.audio = AudioEncoder2D(d, dropout)
         self.unet = UNet1D(d, 5, dropout)
         self.decoder = nn.Sequential(
-            *[ConvNormRelu(d, d, p=dropout) for _ in range(4)], nn.Conv1d(d, pose_dim, 1)
+            *[ConvNormRelu(d, d, p=dropout) for _ in range(4)], nn.Conv1d(d, config.pose_dim, 1)
         )
 
     def forward(self, audio, text=None, pose=None, labels=None, epoch: int = 0):  # noqa: ANN001, ANN201

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gesturekit.cospeech.data.types import TEXT_MODES, WORDPIECE_VOCAB
 from gesturekit.errors import ConfigError
 
 
@@ -70,7 +71,7 @@ class CausalConv1d(nn.Conv1d):
         self.cache: dict[nn.Module, torch.Tensor] | None = None
         self._taps: list[torch.Tensor] = []
         self._bias = torch.zeros(0)
-        self._taps_key: tuple[int, int] | None = None
+        self._taps_key: tuple[int, int, torch.dtype] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cache is None:
@@ -83,15 +84,17 @@ class CausalConv1d(nn.Conv1d):
         if x.shape[0] != 1:
             return super().forward(x)
         # a stream's few frames: one (batched) matmul per tap and group beats conv1d's fixed cost
-        g, key = self.groups, (self.weight._version, self.weight.data_ptr())
+        device = x.device.type  # under autocast (bf16) the taps run in its dtype, as conv1d would
+        dt = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else self.weight.dtype
+        g, key = self.groups, (self.weight._version, self.weight.data_ptr(), dt)
         if self._taps_key != key:  # contiguous per-tap weights, remade when the weights change
             cout, cin = self.out_channels // g, self.in_channels // g
-            w = self.weight.detach()
+            w = self.weight.detach().to(dt)
             self._taps = [w[:, :, k].reshape(g, cout, cin).contiguous() for k in range(self.kernel_size[0])]
-            self._bias = self.bias.detach().reshape(g, cout, 1)
+            self._bias = self.bias.detach().to(dt).reshape(g, cout, 1)
             self._taps_key = key
         T, d = x.shape[-1] - self.context, self.dilation[0]
-        xg = x[0].reshape(g, self.in_channels // g, -1)
+        xg = x[0].to(dt).reshape(g, self.in_channels // g, -1)
         y = torch.baddbmm(self._bias, self._taps[0], xg[:, :, :T])
         for k in range(1, len(self._taps)):
             y.baddbmm_(self._taps[k], xg[:, :, k * d : k * d + T])
@@ -218,12 +221,6 @@ def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
     pe[..., 0::2] = torch.sin(ang)
     pe[..., 1::2] = torch.cos(ang)
     return pe
-
-
-#: Text inputs a generator takes: feature vectors, or token ids for a trainable embedding.
-TEXT_MODES = ("features", "tokens")
-#: Size of BERT's uncased WordPiece vocabulary (PATS ``text/tokens`` ids lie below it).
-WORDPIECE_VOCAB = 30522
 
 
 def token_positions(text: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,11 @@
 """Neural convolutive NMF (AE-CNMF and variational CNMF) for gestural-unit discovery.
 
 Importing this package registers the ``ae`` and ``vae`` methods of ``gesturekit units fit`` and
-their :class:`~gesturekit.units.model.UnitModel` loader. Modules: :mod:`.models` (networks),
-:mod:`.losses` / :mod:`.objective` (masked losses), :mod:`.kmeans` (gesture initialisation),
-:mod:`.data` (batches), :mod:`.fit` (training), :mod:`.api` (the trained model), :mod:`.config`.
+their :class:`~gesturekit.units.model.UnitModel` loader. Modules: :mod:`.models` (networks and
+their :class:`NetConfig`), :mod:`.losses` / :mod:`.objective` (masked losses), :mod:`.kmeans`
+(gesture initialisation), :mod:`.data` (batches), :mod:`.fit` (training), :mod:`.api` (the trained
+model), :mod:`.config` (training options). What they compute, and on which backend, is
+:mod:`gesturekit.units.ops`.
 """
 
 from gesturekit.units.methods import UnitMethod, register_method

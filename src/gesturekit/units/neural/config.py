@@ -2,41 +2,30 @@
 
 :class:`NeuralUnitsConfig` extends the options every unit method shares
 (:class:`~gesturekit.units.methods.UnitFitConfig`: ``gestures``, ``width``, ``epochs``, ``seed``,
-``normalize``, ``nonneg_split``, ``val_fraction``, ...) with sections for the network, data
+``normalize``, ``nonneg_split``, ``val_fraction``, ...) with sections for the network (``net``:
+the model's own :class:`~gesturekit.units.neural.models.NetConfig`, saved with its weights), data
 feeding, gesture initialisation, loss, optimiser and training loop. Defaults live here;
 presets (``gesturekit/configs/units/*.yaml``, ``--config NAME``) override them.
 
-The defaults are the settings that work on real EMA: on the mngu0 samples (6 training, 2 held-out
-utterances) ``--method ae`` reconstructs the held-out files at mean channel r 0.93 and ``--method
-vae`` at 0.88, each in well under 2 minutes on 2 CPU cores: 40 gestures of 41 frames, 64 crops of
-400 frames per epoch, 60 epochs, Adam at 3e-3, Hoyer targets 0.8 with weights 1 and 10, usage
-entropies at weight 1, and (VAE) a KL weight of 0.01. The reference's S4 settings, the earlier
-defaults (whole utterances, targets 0.9 / 0.95 at weights 10 / 100, 300 epochs at 1e-3), reached
-r 0.44-0.57 there; they stay available as the preset ``ae_reference_s4``. Other presets:
-``ae_reference`` (the reference README's configuration), ``ae_paper`` (the paper-era S4 run),
-``ae_mngu0`` / ``vae_mngu0`` (the defaults, spelled out: the README's comparison table) and
-``ae_nonneg``.
+The defaults are the settings that work on real EMA: on the mngu0 samples (6 training, 2
+held-out utterances) ``--method ae`` reconstructs the held-out files at mean channel r 0.93 and
+``--method vae`` at 0.88: 40 gestures of 41 frames, 64 crops of 400 frames per epoch, 60 epochs,
+Adam at 3e-3, Hoyer targets 0.8 with weights 1 and 10, usage entropies at weight 1, and (VAE) a
+KL weight of 0.01. The reference's S4 settings, the earlier defaults (whole utterances, targets
+0.9 / 0.95 at weights 10 / 100, 300 epochs at 1e-3), reached r 0.44-0.57 there; they stay
+available as the preset ``ae_reference_s4``. Other presets: ``ae_reference`` (the reference
+README's configuration), ``ae_paper`` (the paper-era S4 run), ``ae_mngu0`` / ``vae_mngu0`` (the
+defaults, spelled out: the README's comparison table) and ``ae_nonneg``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from gesturekit.errors import ConfigError
 from gesturekit.units.methods import UnitFitConfig
 from gesturekit.units.neural.models import NetConfig
-
-
-@dataclass
-class ArchConfig:
-    """Network options beyond ``gestures`` / ``width`` (see :class:`NetConfig`)."""
-
-    hidden: int = 0  # encoder channels; 0: the number of input channels (the reference)
-    kernels: list[int] = field(default_factory=lambda: [15, 3, 3])
-    decoder: str = "signed"  # signed (semi-NMF) | softplus | exp (non-negative gestures)
-    prior_rate: float = 1.0  # VAE: rate of the exponential prior on each score
-    phone_head: bool = False  # CTC phone recogniser on the scores (labelled data only)
-    phone_hidden: int = 128
-    phone_layers: int = 2
 
 
 @dataclass
@@ -102,21 +91,24 @@ class NeuralUnitsConfig(UnitFitConfig):
     normalize: str = "zscore"
     nonneg_split: str = "false"  # true for the non-negative decoders on signed data
     val_fraction: float = 0.25  # neural methods need held-out files for validation
-    net: ArchConfig = field(default_factory=ArchConfig)
+    net: NetConfig = field(default_factory=NetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     init: InitConfig = field(default_factory=InitConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: LoopOptions = field(default_factory=LoopOptions)
 
+    def __post_init__(self) -> None:
+        # one place for the shape: the shared top-level options fill the network's first two fields
+        for name in ("gestures", "width"):
+            top, inner = getattr(self, name), getattr(self.net, name)
+            if inner not in (top, getattr(NetConfig, name)):
+                raise ConfigError(
+                    f"config key 'net.{name}' ({inner}) disagrees with '{name}' ({top}): set '{name}' "
+                    f"(--{name}), which every unit method shares"
+                )
+        self.net = self.net_config()
+
     def net_config(self) -> NetConfig:
-        return NetConfig(
-            gestures=self.gestures,
-            width=self.width,
-            hidden=self.net.hidden,
-            kernels=list(self.net.kernels),
-            decoder=self.net.decoder,
-            prior_rate=self.net.prior_rate,
-            phone_hidden=self.net.phone_hidden,
-            phone_layers=self.net.phone_layers,
-        )
+        """The network's config: the ``net`` section with the top-level ``gestures`` and ``width``."""
+        return dataclasses.replace(self.net, gestures=self.gestures, width=self.width)

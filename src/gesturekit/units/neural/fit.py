@@ -56,7 +56,7 @@ from gesturekit.units.neural.objective import kl_weight, objective, training_obj
 
 MONITORS = {"loss": "min", "r": "max", "rmse": "min", "l1": "min", "elbo": "max"}
 # options that may differ between an interrupted run and its resumption
-RESUMABLE_CHANGES = {"epochs", "threads", "figures", "device"}
+RESUMABLE_CHANGES = {"epochs", "threads", "figures", "device", "precision"}  # units always compute in fp32
 
 
 def _check_config(cfg: NeuralUnitsConfig, normalizer: Normalizer) -> None:

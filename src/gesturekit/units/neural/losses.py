@@ -12,7 +12,8 @@ import math
 
 import torch
 
-EPS = 1e-6
+from gesturekit.units import ops
+from gesturekit.units.ops import EPS
 
 
 def full(mask: torch.Tensor) -> bool:
@@ -58,34 +59,6 @@ def hoyer_per_gesture(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return hoyer_from_norms(n, hm.sum(-1), hm.square().sum(-1))
 
 
-class _ScoreNorms(torch.autograd.Function):
-    """The four sums the Hoyer terms need, in one pass and with a fused backward.
-
-    ``h`` ``(batch, gestures, time)``, ``mask`` ``(batch, 1, time)`` or ``None`` (no padding) ->
-    ``(sum over gestures, sum of squares over gestures)`` ``(batch, time)`` and ``(sum over real
-    frames, sum of squares over real frames)`` ``(batch, gestures)``. The backward is
-    ``a + 2 h b`` with ``a``, ``b`` the broadcast output gradients (one ``addcmul``), instead of
-    autograd's two squares, four expands and their accumulations.
-    """
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor, mask: torch.Tensor | None):  # type: ignore[override]
-        sq = h.square()
-        hm, sqm = (h, sq) if mask is None else (h * mask, sq * mask)
-        ctx.save_for_backward(h, mask)
-        return h.sum(1), sq.sum(1), hm.sum(-1), sqm.sum(-1)
-
-    @staticmethod
-    def backward(ctx, g1c, g2c, g1t, g2t):  # type: ignore[override]
-        h, mask = ctx.saved_tensors
-        g1t, g2t = g1t[:, :, None], g2t[:, :, None]
-        if mask is not None:
-            g1t, g2t = g1t * mask, g2t * mask
-        a = g1c[:, None, :] + g1t  # (batch, gestures, time)
-        b = g2c[:, None, :] + g2t
-        return torch.addcmul(a, h, b, value=2.0), None
-
-
 def sparsity_terms(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """``S_c``, ``S_t`` (mean Hoyer per frame / per gesture) and the usage terms ``E_c``, ``E_t``.
 
@@ -94,7 +67,7 @@ def sparsity_terms(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tenso
     the real frames of each utterance.
     """
     m = mask[:, 0]  # (batch, time)
-    l1c, sqc, l1t, sqt = _ScoreNorms.apply(h, None if full(mask) else mask)
+    l1c, sqc, l1t, sqt = ops.score_norms(h, None if full(mask) else mask)
     s_c = hoyer_from_norms(h.shape[1], l1c, sqc)
     s_t = hoyer_from_norms(mask.sum(-1).clamp_min(2.0), l1t, sqt)
     n_frames = m.sum(-1).clamp_min(1.0)

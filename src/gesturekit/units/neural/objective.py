@@ -13,10 +13,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gesturekit.units.neural import fused_training
+from gesturekit.units import ops
 from gesturekit.units.neural.config import LossConfig
 from gesturekit.units.neural.data import Batch
 from gesturekit.units.neural.losses import ctc_targets, l1_loss, mse_loss, sparsity_terms
+from gesturekit.units.neural.models import AECNMF
 
 
 def kl_weight(cfg: LossConfig, epoch: int) -> float:
@@ -74,12 +75,24 @@ def objective(
     return loss, {k: v.detach() for k, v in parts.items()}
 
 
+def compiled_step(model: torch.nn.Module, net: torch.nn.Module, batch: Batch) -> bool:
+    """Whether a training step of ``model`` on ``batch`` is the objective
+    :func:`~gesturekit.units.ops.compiled_ae_objective` computes (a plain :class:`AECNMF`: not the
+    VAE, no phone head; ``model`` is the network itself, not a distributed wrapper) and the op
+    takes it (:func:`~gesturekit.units.ops.takes_compiled_ae_objective`: the backend's conditions)."""
+    if not (model is net and type(net) is AECNMF and net.phone_head is None and net.encoder.final_relu):
+        return False
+    return ops.takes_compiled_ae_objective(batch.x, net.encoder.layers(), net.decoder.parameters())
+
+
 def training_objective(
     model: torch.nn.Module, net: torch.nn.Module, batch: Batch, cfg: LossConfig, *, beta_kl: float = 1.0
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``objective(model(batch.x, batch.mask), batch, cfg)`` for a training step (``model``: ``net``
-    or its distributed wrapper): for a plain AE-CNMF on the CPU the same loss and gradients in two
-    compiled passes (:mod:`~gesturekit.units.neural.fused_training`, about twice as fast)."""
-    if fused_training.applies(model, net, batch):
-        return fused_training.fused_objective(net, batch, cfg)  # type: ignore[arg-type]
+    or its distributed wrapper): where :func:`compiled_step`, the same loss and gradients from
+    :func:`~gesturekit.units.ops.compiled_ae_objective`."""
+    if compiled_step(model, net, batch):
+        dec = net.decoder  # type: ignore[union-attr]
+        layers = net.encoder.layers()  # type: ignore[union-attr, operator]
+        return ops.compiled_ae_objective(batch.x, batch.lengths, layers, dec.gestures(), dec.centre, cfg)
     return objective(model(batch.x, batch.mask), batch, cfg, beta_kl=beta_kl)
