@@ -87,10 +87,9 @@ def mean_speed(seqs: list[Any], joints: Any, fps: float) -> float:
 
 def score(samples_file: Path, encoder: Any) -> tuple[dict[str, float], dict[str, float]]:
     """The model's figures and the held-out take's own, from one samples file."""
-    from gesturekit.cospeech import pose_metrics
-    from gesturekit.cospeech.metrics import EvalOptions, evaluate_file
-    from gesturekit.cospeech.positions import samples_as_positions
-    from gesturekit.cospeech.samples import read_samples
+    from gesturekit.cospeech.evaluation import pose_metrics
+    from gesturekit.cospeech.evaluation.metrics import EvalOptions, evaluate_file
+    from gesturekit.io.samples import read_samples, samples_as_positions
 
     res = evaluate_file(samples_file, EvalOptions(fgd_encoder=encoder))["overall"]
     s = samples_as_positions(read_samples(samples_file))
@@ -111,10 +110,9 @@ def score(samples_file: Path, encoder: Any) -> tuple[dict[str, float], dict[str,
 
 def fold_encoder(samples_file: Path) -> Any:
     """The FGD encoder of ``cospeech evaluate``'s default, trained once per fold on the held-out take."""
-    from gesturekit.cospeech import pose_metrics
-    from gesturekit.cospeech.fgd import FGDRecipe, train_fgd_encoder
-    from gesturekit.cospeech.positions import samples_as_positions
-    from gesturekit.cospeech.samples import read_samples
+    from gesturekit.cospeech.evaluation import pose_metrics
+    from gesturekit.cospeech.evaluation.fgd import FGDRecipe, train_fgd_encoder
+    from gesturekit.io.samples import read_samples, samples_as_positions
 
     s = samples_as_positions(read_samples(samples_file))
     gts = [it.ground_truth for it in s.items]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gesturekit.cospeech.data import write_clip_folder
-from gesturekit.cospeech.fit import FitConfig, ModelOptions, fit
-from gesturekit.cospeech.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
+from gesturekit.cospeech.data.types import write_clip_folder
+from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
 from gesturekit.train.logging import read_metrics_csv
 
 torch.set_num_threads(1)
