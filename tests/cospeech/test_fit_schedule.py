@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import gesturekit.cospeech.training.fit as fit_module
 from gesturekit.cospeech.data.synthetic import make_synthetic_corpus
 from gesturekit.cospeech.data.types import write_clip_folder
 from gesturekit.cospeech.training.fit import FitConfig, ModelOptions, fit
@@ -27,11 +28,20 @@ def clip_dir(tmp_path_factory):
     return write_clip_folder(tmp_path_factory.mktemp("clips") / "synth", corpus)
 
 
-def test_min_steps_adds_epochs_on_a_small_corpus(tmp_path, clip_dir):
-    res = fit(tiny(min_steps=7), clip_dir, None, tmp_path / "run", device="cpu", cache=tmp_path / "c")
-    assert res["epochs"] == 4 and res["steps"] == 8  # ceil(7 / 2 batches per epoch) epochs
-    res = fit(tiny(min_steps=3), clip_dir, None, tmp_path / "run2", device="cpu", cache=tmp_path / "c")
-    assert res["epochs"] == 2  # already more than min_steps batches
+def test_the_default_schedule_adds_epochs_on_a_small_corpus_only(tmp_path, clip_dir):
+    assert FitConfig().epochs == 0 and FitConfig().min_steps > 0  # the default is the automatic schedule
+    res = fit(
+        tiny(epochs=0, min_steps=47), clip_dir, None, tmp_path / "run", device="cpu", cache=tmp_path / "c"
+    )
+    assert res["epochs"] == 24 and res["steps"] == 48  # ceil(47 / 2 batches per epoch) epochs
+    res = fit(
+        tiny(epochs=0, min_steps=7), clip_dir, None, tmp_path / "run2", device="cpu", cache=tmp_path / "c"
+    )
+    assert res["epochs"] == fit_module.AUTO_EPOCHS  # at least 20 epochs
+    res = fit(
+        tiny(epochs=3, min_steps=47), clip_dir, None, tmp_path / "run3", device="cpu", cache=tmp_path / "c"
+    )
+    assert res["epochs"] == 3  # epochs given: exactly those
 
 
 def test_velocity_and_acceleration_terms_are_trained_and_logged(tmp_path, clip_dir):

@@ -25,13 +25,13 @@ class ModelOptions:
     """Generator options (see :class:`~gesturekit.cospeech.models.generators.CCNCEGenerator`).
 
     The defaults are gesturekit's fast form of the paper's model: a 1-D audio encoder,
-    128 latent channels, 2-layer cluster classifier, 2-layer cluster decoders of 64 channels
+    64 latent channels, 2-layer cluster classifier, 2-layer cluster decoders of 64 channels
     (the reference: 2-D audio encoder, 256, 6, 4 x 256; the ``ccnce_fullwidth`` preset).
     ``speech2gesture`` reads only ``d`` and ``dropout``; the baselines read none; ``text_mode``
     also tells training which text key of the store to read.
     """
 
-    d: int = 128
+    d: int = 64  # 64 did as well as 128 on held-out BEAT2 takes (docs/beat2-folds.md), at half the cost
     audio_encoder: str = "conv1d"
     classifier_layers: int = 2
     decoder_layers: int = 2

@@ -84,6 +84,8 @@ from gesturekit.train.state import resume_point
 
 log = logging.getLogger("gesturekit")
 
+#: epochs of the default schedule (``epochs: 0``) on a corpus large enough for min_steps batches
+AUTO_EPOCHS = 20
 #: options that may differ between an interrupted run and its resumption
 RESUMABLE_CHANGES = {"epochs", "min_steps", "cache", "checkpoint_every_steps", "eval_batch"}
 #: files of the run-folder layout before the shared engine (still loaded for sampling)
@@ -99,9 +101,9 @@ class FitConfig:
     window: int = 64
     hop: int = 5
     batch_size: int = 32
-    epochs: int = 20
+    epochs: int = 0  # 0: 20 epochs, or more on a small corpus until min_steps batches are trained
     num_iters: int = 0  # iterations per epoch; 0 = one pass over the training windows
-    min_steps: int = 0  # small corpora: add epochs until at least this many batches are trained
+    min_steps: int = 1000  # with epochs 0: at least this many batches (a 60 s take has 5 per epoch)
     min_epochs: int = 10
     patience: int = 3
     early_stopping: bool = True
@@ -120,10 +122,10 @@ class FitConfig:
     lambda_interval: int = 300
     lambda_contrastive: float = 1.0
     lambda_cluster: float = 1.0
-    lambda_vel: float = 0.0  # L1 between generated and real frame-to-frame velocities (normalised space)
-    lambda_acc: float = 0.0  # the same on accelerations: penalises jitter the pose loss does not see
+    lambda_vel: float = 1.0  # L1 between generated and real frame-to-frame velocities (normalised space)
+    lambda_acc: float = 1.0  # the same on accelerations: penalises jitter the pose loss does not see
     optim: str = "AdamW"
-    lr: float = 1e-4
+    lr: float = 3e-4  # the default schedule is short (issue 16: 3e-4 beat 1e-4 on held-out BEAT2)
     weight_decay: float = 0.01
     gamma: float = 0.99
     grad_clip: float = 1.0
@@ -497,12 +499,10 @@ def _fit(cfg: FitConfig, data: str | Path, speaker: str | None, out: Path, devic
                  about["split_rule"], about["text_features"])  # fmt: skip
     n_train = len(prep.train)
     iters = cfg.num_iters if cfg.num_iters > 0 else max(1, n_train // (cfg.batch_size * dist.world_size))
-    epochs = cfg.epochs
-    if cfg.min_steps > epochs * iters:
-        epochs = -(-cfg.min_steps // iters)
-        if dist.is_main:
-            log.info("%d batches per epoch: %d epochs instead of %d, for min_steps %d",
-                     iters, epochs, cfg.epochs, cfg.min_steps)  # fmt: skip
+    epochs = cfg.epochs if cfg.epochs > 0 else max(AUTO_EPOCHS, -(-cfg.min_steps // iters))
+    if cfg.epochs <= 0 and dist.is_main:
+        log.info("%d batches per epoch: %d epochs (at least %d, and %d batches)", iters, epochs, AUTO_EPOCHS,
+                 cfg.min_steps)  # fmt: skip
     name = canonical_name(cfg.model)
     inp = prep.inputs
     model_cfg = model_config(cfg, inp.pose_dim, inp.audio_dim, inp.text_dim, iters)
