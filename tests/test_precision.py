@@ -30,8 +30,13 @@ def test_names_and_the_default():
 
 def test_bf16_without_a_fast_path_computes_in_fp32_with_one_log_line(monkeypatch, caplog, fresh_log):
     monkeypatch.setattr(precision, "bf16_support", lambda device: (False, "no bf16 here"))
-    with caplog.at_level(logging.INFO, logger="gesturekit"):
+    logger = logging.getLogger("gesturekit")  # its own handler: earlier CLI tests may stop propagation
+    logger.addHandler(caplog.handler)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
         got = [precision.resolve_precision("bf16", "cpu") for _ in range(3)]
+    finally:
+        logger.removeHandler(caplog.handler)
     assert got == ["fp32"] * 3
     lines = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
     assert lines == ["precision bf16: no bf16 here; computing in fp32"]
