@@ -145,6 +145,20 @@ def goals(fold: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
+def markdown(figures: dict[str, Any]) -> str:
+    """The fold table as Markdown: one row per model and fold (means over seeds), then the real motion."""
+    cols = ("fgd", "l1_cm", "speed_m_s", "jerk", "diversity", "beat_consistency")
+    lines = ["| fold | model | FGD | L1 cm | speed m/s | jerk m/s³ | diversity | beat consistency |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for fold, res in figures["folds"].items():
+        for name, m in res["models"].items():
+            vals = [f"{m['mean'][c]:.3g}" if c in m["mean"] else "" for c in cols]
+            lines.append(f"| {fold} | {name} | " + " | ".join(vals) + " |")
+        real = res["real"]
+        lines.append(f"| {fold} | real motion | | | " + " | ".join(f"{real[c]:.3g}" for c in cols[2:]) + " |")
+    return "\n".join(lines)
+
+
 def run(args: Any) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="beat2_folds_"))
     cache = root / "cache"
@@ -196,4 +210,6 @@ if __name__ == "__main__":
     p.add_argument("--set", action="append", default=[], help="KEY=VALUE for the seeded models' fit")
     p.add_argument("--name", default="beat2_folds", help="results file name (benchmarks/results/NAME.json)")
     a = p.parse_known_args()[0]
-    main(a.name, run, p)
+    figures = main(a.name, run, p)
+    if not a.json:  # with --json the last line stays the JSON object
+        print(markdown(figures))
