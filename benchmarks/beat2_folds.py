@@ -38,8 +38,6 @@ from _common import main, parser  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
 TAKES = {"A": ("2_scott_0_1_1", "2_scott_0_2_2"), "B": ("2_scott_0_2_2", "2_scott_0_1_1")}
-SOURCES = {"2_scott_0_1_1": "beat2_sample", "2_scott_0_2_2": "beat2_take2"}
-LAYOUT = {"npz": "smplxflame_30", "wav": "wave16k", "TextGrid": "textgrid"}
 #: model name -> extra ``cospeech fit`` arguments (everything else at its default)
 MODELS: dict[str, list[str]] = {
     "default": [],
@@ -54,15 +52,13 @@ METRICS = ("fgd", "l1_cm", "speed_m_s", "jerk", "diversity", "beat_consistency",
 
 
 def fold_folder(root: Path, fold: str, realdata: Path) -> Path:
-    """BEAT2's download layout for one fold: links to the two takes and the split CSV."""
-    lang = root / fold / "beat_english_v2.0.0"
-    for take in TAKES[fold]:
-        src = realdata / SOURCES[take] / take
-        for ext, sub in LAYOUT.items():
-            (lang / sub).mkdir(parents=True, exist_ok=True)
-            os.symlink(f"{src}.{ext}", lang / sub / f"{take}.{ext}")
+    """BEAT2's download layout for one fold: links to the two takes and the split CSV (the tests' helpers)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from beat2_fixtures import link_real_takes, write_split_csv
+
+    lang = link_real_takes(realdata, root / fold / "beat_english_v2.0.0")
     train, test = TAKES[fold]
-    (lang / "train_test_split.csv").write_text(f"id,type\n{train},train\n{test},test\n")
+    write_split_csv(lang, [(train, "train"), (test, "test")])
     return lang
 
 
@@ -86,13 +82,14 @@ def mean_speed(seqs: list[Any], joints: Any, fps: float) -> float:
 
 
 def score(samples_file: Path, encoder: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """The model's figures and the held-out take's own, from one samples file."""
+    """The model's figures and the held-out take's own, from one samples file (read once)."""
     from gesturekit.cospeech.evaluation import pose_metrics
-    from gesturekit.cospeech.evaluation.metrics import EvalOptions, evaluate_file
+    from gesturekit.cospeech.evaluation.metrics import EvalOptions, evaluate_samples
     from gesturekit.io.samples import read_samples, samples_as_positions
 
-    res = evaluate_file(samples_file, EvalOptions(fgd_encoder=encoder))["overall"]
-    s = samples_as_positions(read_samples(samples_file))
+    samples = read_samples(samples_file)
+    res = evaluate_samples(samples, EvalOptions(fgd_encoder=encoder, base_dir=samples_file.parent))["overall"]
+    s = samples_as_positions(samples)
     joints = pose_metrics.metric_joints(s.skeleton)
     gen = [it.generated for it in s.items]
     gt = [it.ground_truth for it in s.items]
