@@ -398,15 +398,14 @@ class GANSteps:
             rec = self.crit(out.float(), pose)
             total = rec
             logs = {"pose": float(rec.detach())}
-            vel, vel_true = out.float().diff(dim=1), pose.diff(dim=1)
-            for lam_k, name, pred, true in (
-                (cfg.lambda_vel, "vel", vel, vel_true),
-                (cfg.lambda_acc, "acc", vel.diff(dim=1), vel_true.diff(dim=1)),
-            ):
-                if lam_k > 0:
-                    term = self.crit(pred, true)
-                    total = total + lam_k * term
-                    logs[name] = float(term.detach())
+            if cfg.lambda_vel > 0 or cfg.lambda_acc > 0:
+                pred, true = out.float(), pose
+                for lam_k, name in ((cfg.lambda_vel, "vel"), (cfg.lambda_acc, "acc")):
+                    pred, true = pred.diff(dim=1), true.diff(dim=1)  # velocity, then acceleration
+                    if lam_k > 0:
+                        term = self.crit(pred, true)
+                        total = total + lam_k * term
+                        logs[name] = float(term.detach())
             if self.D is not None:
                 adv = self.lam.value * cfg.lambda_gan * adversarial(self.adv_crit, self.Dm(out).float(), True)
                 total = total + adv
