@@ -364,3 +364,7 @@ def test_beat2_download_layout_trains_on_the_train_take_and_samples_the_whole_te
     s = read_samples(tmp_path / "s.h5")
     assert [i.interval_id for i in s.items] == ["2_scott_0_2_2"]
     assert s.items[0].generated.shape == s.items[0].ground_truth.shape == (902, 55, 3)
+    # the take's words (TextGrid, silences dropped) travel with it, so render and report show them
+    words = s.items[0].words
+    assert words is not None and words[0].label == "so" and abs(words[0].start - 1.45) < 1e-6
+    assert all(w.label.strip() for w in words) and words[-1].end <= 902 / 15 + 1

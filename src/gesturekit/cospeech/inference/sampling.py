@@ -24,7 +24,14 @@ from gesturekit.errors import ConfigError, DataError
 from gesturekit.features.text import read_transcript
 from gesturekit.fsutil import atomic_path, atomic_write_json
 from gesturekit.io.samples import SampleItem, Samples, write_samples
+from gesturekit.records import Segment
 from gesturekit.skeleton import SKELETONS, Skeleton, to_positions
+
+
+def _spoken(words: list | None) -> list[Segment] | None:
+    """The interval's words as segments (times from its start), silences left out; None without any."""
+    segs = [Segment(str(w), float(a), float(b)) for w, a, b in (words or []) if str(w).strip()]
+    return segs or None
 
 
 def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path, *, speaker: str | None = None,
@@ -53,6 +60,7 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
         raise ConfigError(f"{out} exists; pass --overwrite to replace it")
     starts = ix.get("starts")
     audio_paths = ix.get("audio")
+    words = ix.get("words")
     counts = {"intervals": 0, "frames": 0}
 
     def items():  # noqa: ANN202 - generated one interval at a time and written at once
@@ -69,6 +77,7 @@ def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path,
                 name, store.speakers[int(ix["speakers"][i])], gen, gt, split=split,
                 start_s=float(starts[i]) if starts is not None else 0.0,
                 audio_path=(str(audio_paths[i]) or None) if audio_paths is not None else None,
+                words=_spoken(words[i]) if words is not None else None,
             )  # fmt: skip
 
     fmt = pipe.pose_format
