@@ -58,7 +58,7 @@ def bundle_config(meta: dict[str, Any]) -> Any:
     defaults (:data:`~gesturekit.cospeech.models.config.LEGACY_DEFAULTS`)."""
     name, kwargs = meta["model"], dict(meta["kwargs"])
     if "config_class" in meta:
-        return make_config(name, kwargs)
+        return make_config(name, kwargs)  # keys added since keep their dataclass default (the old behaviour)
     spec = MODELS[canonical_name(name)]
     have = set(config_fields(name))
     return make_config(

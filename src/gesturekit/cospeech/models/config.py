@@ -61,6 +61,9 @@ class ModelOptions:
     patch_temperature: float = 0.07
     causal: bool = False  # left-padded convs only, no U-Net/attention: streamable (inference.streaming)
     lookahead: int = 0  # frames of audio a causal model sees past each pose frame
+    # Gaussian low-pass (sigma, frames) on the generated poses, in training and generation; 0: none.
+    # Real gesture has little energy near the Nyquist rate; the decoder alone emits jitter there.
+    output_smoothing: float = 0.0
 
 
 @dataclass

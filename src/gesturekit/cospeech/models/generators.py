@@ -22,6 +22,7 @@ from gesturekit.cospeech.models.layers import (
     CausalTCN,
     ClusterClassifier,
     ConvNormRelu,
+    GaussianSmoothing,
     MixtureDecoder,
     PoseEncoder,
     SpeechTextEncoder,
@@ -58,6 +59,11 @@ class CCNCEGenerator(nn.Module):
                 "runs over whole windows) and no patchwise contrast (its patches are strided); got "
                 f"use_text={c.use_text}, contrastive={c.contrastive!r}"
             )
+        if c.output_smoothing < 0 or (c.output_smoothing and c.causal):
+            raise ConfigError(
+                "output_smoothing (a Gaussian sigma in frames) must be >= 0, and 0 for a causal model (the "
+                f"filter looks ahead); got {c.output_smoothing} with causal={c.causal}"
+            )
         if c.lookahead < 0 or (c.lookahead and not c.causal):
             raise ConfigError(f"lookahead (frames) must be >= 0 and needs causal: true, got {c.lookahead}")
         # causal: every layer on the inference path sees frames <= t + lookahead only (no U-Net, no
@@ -85,6 +91,7 @@ class CCNCEGenerator(nn.Module):
         self.decoder = MixtureDecoder(
             d, c.pose_dim, c.num_clusters, dropout, c.decoder_layers, c.decoder_width, c.causal
         )
+        self.smooth = GaussianSmoothing(c.output_smoothing) if c.output_smoothing > 0 else None
         self.cc = (
             ClusteredContrast(
                 c.cc_form,
@@ -190,6 +197,8 @@ class CCNCEGenerator(nn.Module):
         logits = self.classifier(z).float()
         weights = logits.softmax(-1)  # float32: the mixture of the cluster decoders is float32 (bf16 runs)
         out = self.decoder(z, weights)
+        if self.smooth is not None:
+            out = self.smooth(out)
         if labels is not None:
             losses["cluster_ce"] = F.cross_entropy(logits.reshape(-1, self.num_clusters), labels.reshape(-1))
         if self.contrastive == "patchwise" and train:

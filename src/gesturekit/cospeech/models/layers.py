@@ -443,3 +443,26 @@ class VelocityDiscriminator(nn.Module):
     def forward(self, pose: torch.Tensor) -> torch.Tensor:
         vel = torch.cat([torch.zeros_like(pose[:, :1]), pose[:, 1:] - pose[:, :-1]], 1)
         return self.net(vel.transpose(1, 2)).squeeze(1)
+
+
+class GaussianSmoothing(nn.Module):
+    """Fixed Gaussian low-pass along time: ``(B, T, P)`` -> ``(B, T, P)``, edges replicated.
+
+    ``sigma`` in frames; the kernel spans ``+-ceil(3 sigma)`` frames and sums to 1 (a constant pose
+    passes unchanged). No parameters: the network in front learns to emit what survives it.
+    """
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        r = max(1, math.ceil(3 * sigma))
+        t = torch.arange(-r, r + 1, dtype=torch.float32)
+        k = torch.exp(-0.5 * (t / sigma) ** 2)
+        self.register_buffer("kernel", (k / k.sum()).view(1, 1, -1), persistent=False)
+        self.radius = r
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, P = x.shape
+        y = x.transpose(1, 2).reshape(B * P, 1, T)
+        y = F.pad(y, (self.radius, self.radius), mode="replicate")
+        y = F.conv1d(y, self.kernel.to(y.dtype))
+        return y.view(B, P, T).transpose(1, 2)

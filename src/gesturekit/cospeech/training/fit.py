@@ -124,6 +124,9 @@ class FitConfig:
     lambda_cluster: float = 1.0
     lambda_vel: float = 1.0  # L1 between generated and real frame-to-frame velocities (normalised space)
     lambda_acc: float = 1.0  # the same on accelerations: penalises jitter the pose loss does not see
+    # L1 between the generated and the real window's spread over time (per coordinate): the pose loss
+    # alone predicts a conditional median, which moves less than the speaker does
+    lambda_energy: float = 0.0
     optim: str = "AdamW"
     lr: float = 3e-4  # the default schedule is short (issue 16: 3e-4 beat 1e-4 on held-out BEAT2)
     weight_decay: float = 0.01
@@ -406,6 +409,10 @@ class GANSteps:
                         term = self.crit(pred, true)
                         total = total + lam_k * term
                         logs[name] = float(term.detach())
+            if cfg.lambda_energy > 0:
+                term = self.crit(out.float().std(dim=1), pose.std(dim=1))
+                total = total + cfg.lambda_energy * term
+                logs["energy"] = float(term.detach())
             if self.D is not None:
                 adv = self.lam.value * cfg.lambda_gan * adversarial(self.adv_crit, self.Dm(out).float(), True)
                 total = total + adv
