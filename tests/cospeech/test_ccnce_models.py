@@ -135,3 +135,31 @@ def test_every_config_file_loads_and_builds_its_model():
         assert sum(p.numel() for p in m.parameters()) > 0, name
     full = load_config(FitConfig, "ccnce_fullwidth", [])
     assert full.model_options.d == 256 and full.model_options.audio_encoder == "conv2d"
+
+
+def test_output_smoothing_is_a_unit_gain_low_pass_inside_the_generator():
+    from gesturekit.cospeech.models.config import CCNCEConfig
+    from gesturekit.cospeech.models.generators import CCNCEGenerator
+    from gesturekit.cospeech.models.layers import GaussianSmoothing
+
+    sm = GaussianSmoothing(1.0)
+    t = torch.arange(64, dtype=torch.float32)
+    const = torch.full((2, 64, 3), 0.7)
+    torch.testing.assert_close(sm(const), const)  # a still pose passes unchanged, edges included
+    nyquist = ((-1.0) ** t)[None, :, None]  # frame-to-frame jitter
+    slow = torch.sin(2 * torch.pi * t / 32)[None, :, None]  # a 2 s gesture at 15 fps
+    assert sm(nyquist)[:, 8:-8].abs().max() < 0.02  # exp(-pi^2 sigma^2 / 2) = 0.007, kernel cut at 3 sigma
+    assert (sm(slow)[:, 8:-8] - slow[:, 8:-8]).abs().max() < 0.05
+    cfg = dict(pose_dim=6, text_dim=8, audio_dim=8, num_clusters=3, window=32, d=16, use_text=False)
+    torch.manual_seed(0)
+    g = CCNCEGenerator(CCNCEConfig(**cfg, output_smoothing=1.0)).eval()
+    audio = torch.randn(2, 32, 8)
+    out, _, _ = g(audio)
+    g.smooth = None  # the same weights without the filter
+    raw, _, _ = g(audio)
+    assert out.shape == raw.shape == (2, 32, 6)
+    assert out.diff(n=3, dim=1).abs().mean() < 0.5 * raw.diff(n=3, dim=1).abs().mean()
+    with pytest.raises(ConfigError, match="output_smoothing"):
+        CCNCEGenerator(CCNCEConfig(**cfg, output_smoothing=1.0, causal=True))
+    with pytest.raises(ConfigError, match="output_smoothing"):
+        CCNCEGenerator(CCNCEConfig(**cfg, output_smoothing=-1.0))

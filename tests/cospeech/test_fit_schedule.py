@@ -44,18 +44,31 @@ def test_the_default_schedule_adds_epochs_on_a_small_corpus_only(tmp_path, clip_
     assert res["epochs"] == 3  # epochs given: exactly those
 
 
-def test_velocity_and_acceleration_terms_are_trained_and_logged(tmp_path, clip_dir):
+def test_velocity_acceleration_and_energy_terms_are_trained_and_logged(tmp_path, clip_dir):
     def names(run):
         return {r["name"] for r in read_metrics_csv(run / "metrics.csv") if r["split"] == "train"}
 
     fit(tiny(), clip_dir, None, tmp_path / "plain", device="cpu", cache=tmp_path / "c")
-    fit(tiny(lambda_vel=1.0, lambda_acc=2.0), clip_dir, None, tmp_path / "motion", device="cpu",
-        cache=tmp_path / "c")  # fmt: skip
-    assert not {"vel", "acc"} & names(tmp_path / "plain")
-    assert {"vel", "acc"} <= names(tmp_path / "motion")
+    fit(tiny(lambda_vel=1.0, lambda_acc=2.0, lambda_energy=0.5), clip_dir, None, tmp_path / "motion",
+        device="cpu", cache=tmp_path / "c")  # fmt: skip
+    assert not {"vel", "acc", "energy"} & names(tmp_path / "plain")
+    assert {"vel", "acc", "energy"} <= names(tmp_path / "motion")
     rows = [r for r in read_metrics_csv(tmp_path / "motion" / "metrics.csv") if r["split"] == "train"]
     by = {(r["step"], r["name"]): r["value"] for r in rows}
     for step in {r["step"] for r in rows if r["name"] == "vel"}:
-        parts = by[(step, "pose")] + by[(step, "vel")] + 2.0 * by[(step, "acc")]
+        parts = by[(step, "pose")] + by[(step, "vel")] + 2.0 * by[(step, "acc")] + 0.5 * by[(step, "energy")]
         extra = sum(v for (s, n), v in by.items() if s == step and n in ("G_gan", "cc_nce", "cluster_ce"))
         assert by[(step, "G_total")] == pytest.approx(parts + extra, rel=1e-4)
+
+
+def test_the_energy_term_is_the_l1_of_the_windows_spread_over_time():
+    """lambda_energy compares each coordinate's standard deviation over the window, not the poses: a
+    generated window that moves as much as the real one, in any direction, costs nothing."""
+    t = torch.linspace(0, 6.28, 32)
+    real = torch.stack([torch.sin(t), 2 * torch.cos(t)], -1)[None]  # (1, T, 2)
+    moved = torch.stack([-torch.sin(t), 2 * torch.sin(t + 1.0)], -1)[None]  # other motion, same spread
+    still = torch.zeros_like(real)
+    crit = torch.nn.L1Loss()
+    energy = fit_module.energy_term
+    assert float(energy(crit, moved, real)) < 0.02
+    assert float(energy(crit, still, real)) == pytest.approx(float(real.std(dim=1).mean()), rel=1e-6)

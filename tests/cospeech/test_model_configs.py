@@ -134,3 +134,20 @@ def test_a_bundle_saved_before_the_configs_loads_with_that_time_defaults(tmp_pat
     assert (meta["text_dim"], meta["text_mode"]) == (12, "features")
     for a, b in zip(loaded.state_dict().values(), model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_a_bundle_saved_before_output_smoothing_loads_without_the_filter(tmp_path: Path) -> None:
+    """``output_smoothing`` came after bundles saved their config: one without the key is rebuilt
+    as it was trained (no filter), whatever the option's default is now."""
+    config = make_config("ccnce", pose_dim=P, text_dim=12, d=8, decoder_width=8, window=32, num_clusters=3,
+                         output_smoothing=0.0)  # fmt: skip
+    model, meta_path = _save(tmp_path, "ccnce", config)
+    doc = json.loads(meta_path.read_text())
+    doc["meta"]["kwargs"].pop("output_smoothing")
+    meta_path.write_text(json.dumps(doc))
+    loaded, _ = load_model(tmp_path)
+    assert loaded.config.output_smoothing == 0.0 and loaded.smooth is None
+    smoothed = make_config("ccnce", pose_dim=P, text_dim=12, d=8, decoder_width=8, window=32, num_clusters=3,
+                           output_smoothing=1.5)  # fmt: skip
+    _save(tmp_path / "s", "ccnce", smoothed)
+    assert load_model(tmp_path / "s")[0].config.output_smoothing == 1.5

@@ -92,6 +92,12 @@ RESUMABLE_CHANGES = {"epochs", "min_steps", "cache", "checkpoint_every_steps", "
 OLD_LAYOUT = ("state.json", "history.csv")
 
 
+def energy_term(crit: nn.Module, out: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """``crit`` between the generated and the real ``(B, T, P)`` windows' spread over time (the
+    standard deviation of every coordinate along T): how much it moves, not where."""
+    return crit(out.std(dim=1), pose.std(dim=1))
+
+
 @dataclass
 class FitConfig:
     """Training options; the reference's ``train.py`` flag each mirrors is named in the README."""
@@ -410,7 +416,7 @@ class GANSteps:
                         total = total + lam_k * term
                         logs[name] = float(term.detach())
             if cfg.lambda_energy > 0:
-                term = self.crit(out.float().std(dim=1), pose.std(dim=1))
+                term = energy_term(self.crit, out.float(), pose)
                 total = total + cfg.lambda_energy * term
                 logs["energy"] = float(term.detach())
             if self.D is not None:
