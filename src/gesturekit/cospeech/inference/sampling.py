@@ -21,17 +21,18 @@ import numpy as np
 from gesturekit.cospeech.data.store_inputs import StoreInputs, open_store, store_text_features
 from gesturekit.cospeech.inference.pipeline import GesturePipeline
 from gesturekit.errors import ConfigError, DataError
-from gesturekit.features.text import read_transcript
+from gesturekit.features.text import SILENCE, read_transcript
 from gesturekit.fsutil import atomic_path, atomic_write_json
 from gesturekit.io.samples import SampleItem, Samples, write_samples
-from gesturekit.records import Segment
+from gesturekit.records import Segment, SegmentTier
 from gesturekit.skeleton import SKELETONS, Skeleton, to_positions
 
 
 def _spoken(words: list | None) -> list[Segment] | None:
-    """The interval's words as segments (times from its start), silences left out; None without any."""
-    segs = [Segment(str(w), float(a), float(b)) for w, a, b in (words or []) if str(w).strip()]
-    return segs or None
+    """The interval's words (the store index's ``[label, start, end]``, times from its start) as
+    segments, silences dropped as a transcript drops them; None without any."""
+    tier = SegmentTier("words", [Segment(str(w), float(a), float(b)) for w, a, b in words or []])
+    return tier.nonempty(SILENCE).segments or None
 
 
 def sample_split(pipe: GesturePipeline, data: str | Path, split: str, out: Path, *, speaker: str | None = None,

@@ -22,7 +22,7 @@ from gesturekit.checkpoint import load_checkpoint, save_checkpoint
 from gesturekit.config import config_to_dict
 from gesturekit.cospeech.data.types import PoseFormat
 from gesturekit.cospeech.models import MODELS, build_model, canonical_name, config_fields, make_config
-from gesturekit.cospeech.models.config import ADDED_KEYS, LEGACY_DEFAULTS
+from gesturekit.cospeech.models.config import LEGACY_DEFAULTS
 from gesturekit.errors import DataError
 from gesturekit.features.normalize import Normalizer
 
@@ -57,9 +57,9 @@ def bundle_config(meta: dict[str, Any]) -> Any:
     Speech2Gesture were given every option and ignored most), missing ones at that constructor's
     defaults (:data:`~gesturekit.cospeech.models.config.LEGACY_DEFAULTS`)."""
     name, kwargs = meta["model"], dict(meta["kwargs"])
+    if "config_class" in meta:  # keys added since take their dataclass default: off, as before them
+        return make_config(name, kwargs)
     spec = MODELS[canonical_name(name)]
-    if "config_class" in meta:  # keys added since: the value that reproduces the saved model
-        return make_config(name, {**ADDED_KEYS.get(spec.config, {}), **kwargs})
     have = set(config_fields(name))
     return make_config(
         name, {**LEGACY_DEFAULTS.get(spec.config, {}), **{k: v for k, v in kwargs.items() if k in have}}

@@ -119,12 +119,7 @@ LEGACY_DEFAULTS: dict[type, dict[str, object]] = {
 }  # fmt: skip
 
 
-#: Keys added to a config after bundles with ``config_class`` were saved: a bundle without one gets
-#: the value that reproduces the model it saved (the dataclass default may have moved since).
-ADDED_KEYS: dict[type, dict[str, object]] = {CCNCEConfig: {"output_smoothing": 0.0}}
-
-
 __all__ = [
-    "ADDED_KEYS", "LEGACY_DEFAULTS", "CCNCEConfig", "MeanPoseConfig", "ModelOptions", "NearestNeighbourConfig",
+    "LEGACY_DEFAULTS", "CCNCEConfig", "MeanPoseConfig", "ModelOptions", "NearestNeighbourConfig",
     "Speech2GestureConfig",
 ]  # fmt: skip
