@@ -16,6 +16,10 @@ one FGD encoder (trained on the held-out take's real motion with the fixed recip
 positions, centimetres), ``speed_m_s`` (mean joint speed), ``jerk``, ``diversity``,
 ``beat_consistency``, ``cluster_accuracy``, ``train_wall_s`` / ``train_cpu_s``; ``real`` holds the
 held-out take's own statistics and ``goals`` checks issue 16's targets on the means over seeds.
+
+Each fitted model uses one core best with ``--threads 1``, so on a 2-core machine the two folds run
+as two processes (``--folds A --threads 1 --name beat2_folds_A`` and the same for ``B``) and
+``--combine results/beat2_folds_A.json results/beat2_folds_B.json`` joins them into one table.
 """
 
 from __future__ import annotations
@@ -182,7 +186,26 @@ def markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def combine(files: list[str]) -> dict[str, Any]:
+    """One fold table from results files of runs made one fold per process (``--folds A --name
+    beat2_folds_A`` beside ``--folds B --name beat2_folds_B``: each fold on its own core)."""
+    out: dict[str, Any] = {"folds": {}, "combined_from": []}
+    for f in files:
+        record = json.loads(Path(f).read_text())
+        figures = record["figures"]
+        clash = set(figures["folds"]) & set(out["folds"])
+        if clash:
+            raise SystemExit(f"{f}: fold {sorted(clash)} is already in an earlier file")
+        out["realdata"], out["takes"] = figures["realdata"], figures["takes"]
+        out["folds"].update(figures["folds"])
+        part = {"file": Path(f).name, "machine": record["machine"], "when": record["when"]}
+        out["combined_from"].append(part)
+    return out
+
+
 def run(args: Any) -> dict[str, Any]:
+    if args.combine:
+        return combine(args.combine)
     root = Path(tempfile.mkdtemp(prefix="beat2_folds_"))
     cache = root / "cache"
     out: dict[str, Any] = {"realdata": str(args.realdata), "takes": TAKES, "folds": {}}
@@ -252,6 +275,10 @@ if __name__ == "__main__":
     )
     p.add_argument("--report-models", nargs="+", default=["default"], help="models in --report (first seed)")
     p.add_argument("--name", default="beat2_folds", help="results file name (benchmarks/results/NAME.json)")
+    p.add_argument(
+        "--combine", nargs="+", metavar="FILE", default=None,
+        help="train nothing: join the folds of these results files (one fold per process) into one table",
+    )  # fmt: skip
     a = p.parse_known_args()[0]
     figures = main(a.name, run, p)
     if not a.json:  # with --json the last line stays the JSON object
