@@ -43,10 +43,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged: notebooks and test runners swap (and
+    close) the stream a handler would otherwise keep."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(verbosity: int = 0) -> None:
     """0: warnings and info lines of gesturekit; 1+: debug. Quiet (-q) is verbosity -1."""
     level = logging.INFO if verbosity == 0 else logging.DEBUG if verbosity > 0 else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
