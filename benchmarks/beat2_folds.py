@@ -19,7 +19,8 @@ held-out take's own statistics and ``goals`` checks issue 16's targets on the me
 
 Each fitted model uses one core best with ``--threads 1``, so on a 2-core machine the two folds run
 as two processes (``--folds A --threads 1 --name beat2_folds_A`` and the same for ``B``) and
-``--combine results/beat2_folds_A.json results/beat2_folds_B.json`` joins them into one table.
+``--combine benchmarks/results/beat2_folds_A.json benchmarks/results/beat2_folds_B.json``
+joins them into one table.
 """
 
 from __future__ import annotations

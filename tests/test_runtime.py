@@ -26,7 +26,9 @@ def test_quiet_logging_drops_info_lines(monkeypatch: pytest.MonkeyPatch) -> None
     out = io.StringIO()
     monkeypatch.setattr(sys, "stderr", out)
     setup_logging(-1)
-    logging.getLogger("gesturekit").info("hidden")
-    logging.getLogger("gesturekit").warning("shown")
+    try:
+        logging.getLogger("gesturekit").info("hidden")
+        logging.getLogger("gesturekit").warning("shown")
+    finally:
+        setup_logging(0)  # later tests expect info lines
     assert out.getvalue() == "shown\n"
-    setup_logging(0)
